@@ -1,0 +1,1 @@
+//! Incidents: declarations (form, command, API) → severity, runbook, templates → issues.

@@ -1,0 +1,5 @@
+//! The one integration-test binary (one link, shared fake GitHub and fixtures).
+
+#[path = "../support/mod.rs"]
+#[allow(dead_code)]
+mod support;

@@ -1,0 +1,1 @@
+//! Test support: fake GitHub over HTTP, git fixtures, signed webhook helper.
