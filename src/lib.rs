@@ -1,8 +1,16 @@
 //! Responder: a GitHub App that turns incidents into bug and RCA issues, and gives
 //! agents complete PR diffs.
 //!
-//! This file only wires modules together; each module's top comment says its job.
+//! This file only declares modules; `service` wires them together.
 
 pub mod diff;
+pub mod http;
 pub mod incident;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod telemetry;
 pub mod types;
+pub mod webhook;
+
+pub use service::Service;

@@ -1,1 +1,201 @@
-fn main(){}
+//! The `responder` command line: serve, replay, deliveries, check.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use responder::settings::{Settings, SettingsArgs};
+use responder::store::DeliveryStatus;
+use responder::webhook::Event;
+use responder::{Service, telemetry};
+
+/// Responder: incidents → bug and RCA issues, and complete PR diffs for agents.
+///
+/// Every setting is an environment variable and the same-named `serve` flag; see
+/// `responder serve --help` and README.md.
+#[derive(Parser)]
+#[command(name = "responder", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (webhooks, agent API, health, metrics) and its workers.
+    Serve {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Process a saved webhook payload as if GitHub had delivered it (no signature check).
+    Replay {
+        /// The JSON payload, e.g. saved from the App's "Recent Deliveries" page.
+        file: PathBuf,
+        /// The event name (the delivery's X-GitHub-Event header), e.g. `issues`.
+        #[arg(long)]
+        event: String,
+        /// Override the payload's `action`, e.g. `opened`.
+        #[arg(long)]
+        action: Option<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List the webhook inbox, or queue a delivery again.
+    Deliveries {
+        #[command(subcommand)]
+        action: Option<DeliveriesAction>,
+        /// Only deliveries in this state.
+        #[arg(long, value_parser = ["pending", "running", "failed", "done", "dead"])]
+        status: Option<String>,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Validate settings; exit non-zero listing every problem.
+    Check {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeliveriesAction {
+    /// Queue a delivery (by its X-GitHub-Delivery id) again with a fresh attempt budget.
+    Retry { delivery_id: String },
+}
+
+fn settings_or_exit(args: &SettingsArgs) -> Result<Settings, ExitCode> {
+    Settings::from_args(args).map_err(|problems| {
+        eprintln!("responder: the settings are not usable:");
+        for p in problems {
+            eprintln!("  - {p}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings_args = match &cli.command {
+        Command::Serve { settings }
+        | Command::Replay { settings, .. }
+        | Command::Deliveries { settings, .. }
+        | Command::Check { settings } => settings.clone(),
+    };
+    let settings = match settings_or_exit(&settings_args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    telemetry::init_logs(settings.log_format);
+    match run(cli.command, settings).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("responder: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { .. } => {
+            let listen = settings.listen;
+            let service = Service::new(settings).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| {
+                    format!("RESPONDER_LISTEN: cannot listen on {listen}; choose a free address")
+                })?;
+            service
+                .run(listener, responder::service::shutdown_signal())
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            file,
+            event,
+            action,
+            ..
+        } => {
+            let body =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut new = responder::webhook::envelope::parse("replay", &event, &body)?;
+            if action.is_some() {
+                new.action = action;
+            }
+            let service = Service::new(settings).await?;
+            let event = Event {
+                delivery_id: format!("replay-{}", uuid::Uuid::new_v4()),
+                name: new.event,
+                action: new.action,
+                repo: new.repo.as_deref().and_then(|r| r.parse().ok()),
+                installation: new
+                    .installation_id
+                    .map(|i| responder::types::InstallationId(i as u64)),
+                payload: serde_json::from_slice(&body)?,
+                attempt: 1,
+            };
+            let ran = service.registry.dispatch(&event).await?;
+            println!("{}: {} handler(s) ran", event.key(), ran);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliveries {
+            action,
+            status,
+            limit,
+            ..
+        } => {
+            let service = Service::new(settings).await?;
+            let store = &service.state.store;
+            match action {
+                Some(DeliveriesAction::Retry { delivery_id }) => {
+                    store.retry_delivery(&delivery_id).await?;
+                    println!(
+                        "{delivery_id}: queued again; a running `responder serve` picks it up"
+                    );
+                }
+                None => {
+                    let status = status.as_deref().and_then(DeliveryStatus::parse);
+                    let rows = store.list_deliveries(status, limit).await?;
+                    println!(
+                        "{:<38} {:<28} {:<8} {:>8}  {:<30} LAST ERROR",
+                        "DELIVERY", "EVENT", "STATUS", "ATTEMPTS", "REPO"
+                    );
+                    for d in rows {
+                        let key = match &d.action {
+                            Some(a) => format!("{}.{}", d.event, a),
+                            None => d.event.clone(),
+                        };
+                        println!(
+                            "{:<38} {:<28} {:<8} {:>8}  {:<30} {}",
+                            d.delivery_id,
+                            key,
+                            d.status.as_str(),
+                            d.attempts,
+                            d.repo.as_deref().unwrap_or("-"),
+                            d.last_error.as_deref().unwrap_or("")
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { .. } => {
+            let missing = settings.missing_github();
+            if missing.is_empty() {
+                println!("settings: ok");
+            } else {
+                println!(
+                    "settings: ok, but the GitHub App is not configured (missing: {})",
+                    missing.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

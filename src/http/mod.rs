@@ -1,0 +1,67 @@
+//! The axum edge: verifies, parses and hands off. No business logic lives here.
+
+mod error;
+mod health;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::types::Secret;
+use crate::webhook::Inbox;
+
+/// GitHub's maximum webhook payload.
+pub const WEBHOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub inbox: Inbox,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn webhook_secrets(&self) -> Vec<Secret> {
+        self.settings.webhook_secrets.clone()
+    }
+}
+
+/// The service's routes and layers.
+pub fn router(state: AppState) -> Router {
+    let header = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route(
+            "/webhook",
+            post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let delivery = req
+                .headers()
+                .get("x-github-delivery")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = id, delivery)
+        }))
+        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+}

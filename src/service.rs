@@ -1,0 +1,131 @@
+//! Wiring: settings → store, inbox, handlers, worker and router; and the serve loop.
+//!
+//! Tests build a `Service` the same way `responder serve` does, and may register
+//! extra handlers before running it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::http::{self, AppState};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::telemetry;
+use crate::webhook::{Inbox, Registry, Worker, WorkerConfig, handlers};
+
+pub struct Service {
+    pub state: AppState,
+    pub registry: Registry,
+    pub worker_config: WorkerConfig,
+    work_ready: Arc<Notify>,
+}
+
+impl Service {
+    /// Opens the store (recovering work a crash left in flight) and registers handlers.
+    pub async fn new(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "RESPONDER_DATA_DIR: cannot create {}; point it at a writable directory",
+                settings.data_dir.display()
+            )
+        })?;
+        let store = Store::connect(&settings.database_url)
+            .await
+            .context("DATABASE_URL: the store could not be opened")?;
+        let recovered = store.recover_running().await?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "deliveries were in flight when the last process stopped; handling them again"
+            );
+        }
+        let work_ready = Arc::new(Notify::new());
+        let inbox = Inbox::start(store.clone(), work_ready.clone());
+        let mut registry = Registry::new();
+        handlers::register(&mut registry, &store);
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            inbox,
+            metrics: telemetry::metrics(),
+        };
+        Ok(Self {
+            state,
+            registry,
+            worker_config: WorkerConfig::default(),
+            work_ready,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        http::router(self.state.clone())
+    }
+
+    /// Starts the worker pool; it stops when `shutdown` turns true.
+    pub fn spawn_worker(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let worker = Worker {
+            store: self.state.store.clone(),
+            registry: Arc::new(self.registry.clone()),
+            work_ready: self.work_ready.clone(),
+            config: self.worker_config.clone(),
+            id: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
+        };
+        tokio::spawn(worker.run(shutdown))
+    }
+
+    /// Serves until `signal` resolves: stops accepting, lets the worker finish or hand
+    /// back what is in flight, then returns.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = self.spawn_worker(stop_rx);
+        let addr = listener.local_addr()?;
+        let missing = self.state.settings.missing_github();
+        if missing.is_empty() {
+            tracing::info!(%addr, "serving");
+        } else {
+            tracing::warn!(%addr, missing = ?missing, "serving without GitHub App settings: webhook and GitHub routes answer 503 until they are set");
+        }
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!("shutting down: no new requests; finishing work in flight");
+            })
+            .await
+            .context("the HTTP server failed")?;
+        let _ = stop_tx.send(true);
+        worker.await.context("the worker panicked")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "responder".into())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler can be installed");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

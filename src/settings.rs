@@ -1,0 +1,310 @@
+//! Settings: environment variables and `serve` flags → a validated `Settings`.
+//!
+//! Purpose: fail fast at startup with the variable's name and what to set, and keep
+//! secrets wrapped so they never print. Nothing else reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::types::Secret;
+
+/// Every setting of CONTRACT.md, as flags with their environment variables.
+/// `hide_env_values` keeps secret values out of `--help`.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Address to serve on.
+    #[arg(long, env = "RESPONDER_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+
+    /// Directory for the SQLite database, git mirrors and the diff cache.
+    #[arg(long, env = "RESPONDER_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://…` (default: `sqlite://$RESPONDER_DATA_DIR/responder.db`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// The GitHub App's id (or client id).
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub github_app_id: Option<String>,
+
+    /// The App's private key, PEM (PKCS#1 or PKCS#8); literal `\n` sequences are accepted.
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY", hide_env_values = true)]
+    pub github_app_private_key: Option<String>,
+
+    /// Path of a file holding the App's private key (PEM).
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_PATH")]
+    pub github_app_private_key_path: Option<PathBuf>,
+
+    /// Webhook secret; a comma-separated list accepts each (for rotation).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
+
+    /// GitHub REST API base (GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+
+    /// GitHub web/git base: repositories are `$GITHUB_SERVER_URL/OWNER/REPO.git`.
+    #[arg(long, env = "GITHUB_SERVER_URL", default_value = "https://github.com")]
+    pub github_server_url: String,
+
+    /// HS256 key for agent tokens; without it the agent API answers 503.
+    #[arg(long, env = "RESPONDER_AGENT_SECRET", hide_env_values = true)]
+    pub agent_secret: Option<String>,
+
+    /// Log format: `pretty` or `json`.
+    #[arg(long, env = "RESPONDER_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+impl Default for SettingsArgs {
+    /// The documented defaults with nothing configured (what tests and tools start from).
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            data_dir: "./data".into(),
+            database_url: None,
+            github_app_id: None,
+            github_app_private_key: None,
+            github_app_private_key_path: None,
+            github_webhook_secret: None,
+            github_api_url: "https://api.github.com".into(),
+            github_server_url: "https://github.com".into(),
+            agent_secret: None,
+            log_format: "pretty".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The App's identity, when configured.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub app_id: String,
+    /// PEM text with real newlines.
+    pub private_key: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub app: Option<AppCredentials>,
+    pub webhook_secrets: Vec<Secret>,
+    pub api_url: String,
+    pub server_url: String,
+    pub agent_secret: Option<Secret>,
+    pub log_format: LogFormat,
+}
+
+/// A setting that cannot be used, with the variable's name and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}. {fix}")]
+pub struct SettingsError {
+    pub variable: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
+fn err(
+    variable: &'static str,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> SettingsError {
+    SettingsError {
+        variable,
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+impl Settings {
+    /// Validates every setting; returns all problems, not just the first.
+    pub fn from_args(args: &SettingsArgs) -> Result<Self, Vec<SettingsError>> {
+        let mut problems = Vec::new();
+
+        let listen = args.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
+            problems.push(err(
+                "RESPONDER_LISTEN",
+                format!("{:?} is not an address ({e})", args.listen),
+                "Set it to HOST:PORT, for example 127.0.0.1:3000 or 0.0.0.0:8080.",
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 3000))
+        });
+
+        let data_dir = args.data_dir.clone();
+        let database_url = match &args.database_url {
+            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres") => url.clone(),
+            Some(_) => {
+                problems.push(err(
+                    "DATABASE_URL",
+                    "it is neither a sqlite: nor a postgres:// URL",
+                    "Unset it to use the embedded SQLite database, or set sqlite://PATH.",
+                ));
+                String::new()
+            }
+            None => format!("sqlite://{}/responder.db", data_dir.display()),
+        };
+
+        let app = app_credentials(args, &mut problems);
+
+        let webhook_secrets: Vec<Secret> = args
+            .github_webhook_secret
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect();
+
+        for (variable, url) in [
+            ("GITHUB_API_URL", &args.github_api_url),
+            ("GITHUB_SERVER_URL", &args.github_server_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                problems.push(err(
+                    variable,
+                    format!("{url:?} is not an http(s) URL"),
+                    "Set a full URL such as https://api.github.com or https://HOST/api/v3.",
+                ));
+            }
+        }
+
+        let agent_secret = match args.agent_secret.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) if s.len() < 32 => {
+                problems.push(err(
+                    "RESPONDER_AGENT_SECRET",
+                    "it is shorter than 32 characters",
+                    "Use a long random value, e.g. `openssl rand -hex 32`.",
+                ));
+                None
+            }
+            Some(s) => Some(Secret::new(s)),
+        };
+
+        let log_format = match args.log_format.to_ascii_lowercase().as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                problems.push(err(
+                    "RESPONDER_LOG_FORMAT",
+                    format!("{other:?} is not a log format"),
+                    "Set it to `pretty` or `json`.",
+                ));
+                LogFormat::Pretty
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            app,
+            webhook_secrets,
+            api_url: args.github_api_url.trim_end_matches('/').to_string(),
+            server_url: args.github_server_url.trim_end_matches('/').to_string(),
+            agent_secret,
+            log_format,
+        })
+    }
+
+    /// The GitHub App variables that are not set; empty when webhooks can be served.
+    pub fn missing_github(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.app.is_none() {
+            missing.push("GITHUB_APP_ID");
+            missing.push("GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH");
+        }
+        if self.webhook_secrets.is_empty() {
+            missing.push("GITHUB_WEBHOOK_SECRET");
+        }
+        missing
+    }
+}
+
+fn app_credentials(
+    args: &SettingsArgs,
+    problems: &mut Vec<SettingsError>,
+) -> Option<AppCredentials> {
+    let key = match (
+        &args.github_app_private_key,
+        &args.github_app_private_key_path,
+    ) {
+        (Some(_), Some(_)) => {
+            problems.push(err(
+                "GITHUB_APP_PRIVATE_KEY",
+                "both GITHUB_APP_PRIVATE_KEY and GITHUB_APP_PRIVATE_KEY_PATH are set",
+                "Set only one of them.",
+            ));
+            None
+        }
+        (Some(inline), None) => Some(inline.replace("\\n", "\n")),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                problems.push(err(
+                    "GITHUB_APP_PRIVATE_KEY_PATH",
+                    format!("cannot read {} ({e})", path.display()),
+                    "Point it at the .pem file downloaded from the App's settings page.",
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let app_id = args
+        .github_app_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    match (app_id, key) {
+        (Some(id), Some(pem)) => {
+            if !pem.contains("-----BEGIN") {
+                problems.push(err(
+                    if args.github_app_private_key.is_some() {
+                        "GITHUB_APP_PRIVATE_KEY"
+                    } else {
+                        "GITHUB_APP_PRIVATE_KEY_PATH"
+                    },
+                    "the key is not PEM (no -----BEGIN line)",
+                    "Use the .pem file GitHub generated for the App (PKCS#1 or PKCS#8).",
+                ));
+                return None;
+            }
+            Some(AppCredentials {
+                app_id: id.to_string(),
+                private_key: Secret::new(pem),
+            })
+        }
+        (Some(_), None) => {
+            problems.push(err(
+                "GITHUB_APP_PRIVATE_KEY",
+                "GITHUB_APP_ID is set but no private key is",
+                "Set GITHUB_APP_PRIVATE_KEY (PEM text) or GITHUB_APP_PRIVATE_KEY_PATH (a file).",
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            problems.push(err(
+                "GITHUB_APP_ID",
+                "a private key is set but GITHUB_APP_ID is not",
+                "Set GITHUB_APP_ID to the number on the App's settings page.",
+            ));
+            None
+        }
+        (None, None) => None,
+    }
+}

@@ -1,0 +1,294 @@
+//! Inbox rows: insert in batches (group commit), claim in per-repository order, finish.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+/// A verified delivery, as it arrives.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repo: Option<String>,
+    pub installation_id: Option<i64>,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Accepted(i64),
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Running,
+    Failed,
+    Done,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Failed => "failed",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Running,
+            Self::Failed,
+            Self::Done,
+            Self::Dead,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A stored delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repo: Option<String>,
+    pub installation_id: Option<i64>,
+    #[serde(skip)]
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub received_at: i64,
+    pub next_attempt_at: i64,
+}
+
+const COLUMNS: &str = "id, delivery_id, event, action, repo, installation_id, payload, status, \
+                       attempts, last_error, received_at, next_attempt_at";
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        delivery_id: row.try_get("delivery_id")?,
+        event: row.try_get("event")?,
+        action: row.try_get("action")?,
+        repo: row.try_get("repo")?,
+        installation_id: row.try_get("installation_id")?,
+        payload: row.try_get("payload")?,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Pending),
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        received_at: row.try_get("received_at")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a batch in one transaction (one commit for many deliveries is what makes
+    /// thousands per second durable). A delivery id seen before is `Duplicate`.
+    pub async fn insert_deliveries(
+        &self,
+        batch: &[NewDelivery],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for d in batch {
+            let row = sqlx::query(
+                "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, payload, \
+                 next_attempt_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+            )
+            .bind(&d.delivery_id)
+            .bind(&d.event)
+            .bind(&d.action)
+            .bind(&d.repo)
+            .bind(d.installation_id)
+            .bind(&d.payload)
+            .bind(now)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            out.push(match row {
+                Some(r) => InsertOutcome::Accepted(r.try_get(0)?),
+                None => InsertOutcome::Duplicate,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Claims up to `limit` deliveries that are due, oldest first. A delivery is only
+    /// eligible when no earlier delivery of the same repository is unfinished, so one
+    /// repository's events are handled in arrival order while others run in parallel.
+    /// A `running` row whose lease expired (its worker died) is eligible again.
+    pub async fn claim_deliveries(
+        &self,
+        worker: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE deliveries SET status = 'running', attempts = attempts + 1, \
+                 lease_until = ?1, claimed_by = ?2 \
+             WHERE id IN ( \
+                 SELECT d.id FROM deliveries d \
+                 WHERE ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?3) \
+                        OR (d.status = 'running' AND d.lease_until < ?3)) \
+                   AND (d.repo IS NULL OR NOT EXISTS ( \
+                        SELECT 1 FROM deliveries e WHERE e.repo = d.repo AND e.id < d.id \
+                          AND e.status IN ('pending', 'failed', 'running'))) \
+                 ORDER BY d.id LIMIT ?4) \
+             RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now + lease_ms)
+            .bind(worker)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|d| d.id);
+        Ok(out)
+    }
+
+    pub async fn complete_delivery(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'done', finished_at = ?, lease_until = NULL, \
+             claimed_by = NULL WHERE id = ?",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failure: retried at `retry_at`, or `dead` when `None`.
+    pub async fn fail_delivery(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let (status, next, finished) = match retry_at {
+            Some(t) => ("failed", t, None),
+            None => ("dead", now, Some(now)),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ?, finished_at = ?, \
+             lease_until = NULL, claimed_by = NULL WHERE id = ?",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(next)
+        .bind(finished)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Hands back deliveries this worker claimed but did not finish (graceful shutdown):
+    /// they do not count as attempts.
+    pub async fn release_deliveries(&self, worker: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), \
+             lease_until = NULL, claimed_by = NULL WHERE status = 'running' AND claimed_by = ?",
+        )
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// After a crash with a single instance, every `running` row belonged to the dead
+    /// process: make it claimable now instead of waiting for its lease.
+    pub async fn recover_running(&self) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL \
+             WHERE status = 'running'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.map(DeliveryStatus::as_str))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub async fn delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE delivery_id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Queues a delivery again with a fresh attempt budget.
+    pub async fn retry_delivery(&self, delivery_id: &str) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, \
+             finished_at = NULL WHERE delivery_id = ? AND status != 'running'",
+        )
+        .bind(now_ms())
+        .bind(delivery_id)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no delivery {delivery_id:?} that is not currently running; list them with `responder deliveries`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deliveries waiting to be handled (pending or failed-and-retrying).
+    pub async fn queue_depth(&self) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'failed', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// When the earliest waiting delivery becomes due, if any.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        let t: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(t)
+    }
+}

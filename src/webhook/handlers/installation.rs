@@ -1,0 +1,88 @@
+//! Purpose: remember which installation covers which repository, from `installation`
+//! and `installation_repositories` events, so API callers need not ask GitHub.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::store::Store;
+use crate::webhook::{Event, Handler, HandlerError};
+
+pub struct InstallationHandler {
+    pub store: Store,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    installation: Installation,
+    #[serde(default)]
+    repositories: Option<Vec<Repo>>,
+    #[serde(default)]
+    repositories_added: Vec<Repo>,
+    #[serde(default)]
+    repositories_removed: Vec<Repo>,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: i64,
+    account: Account,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    full_name: String,
+}
+
+fn names(repos: &[Repo]) -> Vec<String> {
+    repos
+        .iter()
+        .map(|r| r.full_name.to_ascii_lowercase())
+        .collect()
+}
+
+#[async_trait]
+impl Handler for InstallationHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let p: Payload = serde_json::from_value(event.payload.clone()).map_err(|e| {
+            HandlerError::Fatal(format!(
+                "{} payload lacks installation fields: {e}",
+                event.name
+            ))
+        })?;
+        let id = p.installation.id;
+        let retry = |e: crate::store::StoreError| HandlerError::Retry(e.to_string());
+        match (event.name.as_str(), event.action.as_deref()) {
+            ("installation", Some("deleted")) => {
+                self.store.delete_installation(id).await.map_err(retry)?
+            }
+            ("installation", _) => {
+                let repos = p.repositories.as_deref().map(names);
+                self.store
+                    .upsert_installation(id, &p.installation.account.login, repos.as_deref())
+                    .await
+                    .map_err(retry)?
+            }
+            _ => {
+                self.store
+                    .upsert_installation(id, &p.installation.account.login, None)
+                    .await
+                    .map_err(retry)?;
+                self.store
+                    .change_installation_repos(
+                        id,
+                        &names(&p.repositories_added),
+                        &names(&p.repositories_removed),
+                    )
+                    .await
+                    .map_err(retry)?
+            }
+        }
+        tracing::info!(installation = id, "installation recorded");
+        Ok(())
+    }
+}

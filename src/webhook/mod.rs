@@ -1,0 +1,16 @@
+//! Webhooks: signature check, the envelope every delivery must have, the durable inbox,
+//! the handler registry and the worker pool that runs it.
+//!
+//! Nothing here knows axum; the HTTP edge calls `signature::verify`, `envelope::parse`
+//! and `Inbox::submit`, and nothing else.
+
+pub mod envelope;
+pub mod handlers;
+pub mod inbox;
+pub mod registry;
+pub mod signature;
+pub mod worker;
+
+pub use inbox::Inbox;
+pub use registry::{Event, Handler, HandlerError, Registry};
+pub use worker::{Worker, WorkerConfig};

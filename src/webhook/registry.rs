@@ -1,0 +1,84 @@
+//! Handlers and the registry that routes a delivery to them by `event` and `event.action`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::types::{InstallationId, RepoName};
+
+/// A delivery as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub delivery_id: String,
+    pub name: String,
+    pub action: Option<String>,
+    pub repo: Option<RepoName>,
+    pub installation: Option<InstallationId>,
+    pub payload: serde_json::Value,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+}
+
+impl Event {
+    /// `issues.opened`, or just `ping` for events without an action.
+    pub fn key(&self) -> String {
+        match &self.action {
+            Some(a) => format!("{}.{}", self.name, a),
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth trying again later (GitHub 5xx, rate limit, database busy).
+    #[error("{0}")]
+    Retry(String),
+    /// Trying again cannot help (the payload lacks what the handler needs).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+#[async_trait]
+pub trait Handler: Send + Sync {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+}
+
+/// Routes events to handlers. Register `issues` for every action or `issues.opened`
+/// for one; both run when both are registered.
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn on(&mut self, key: &str, handler: Arc<dyn Handler>) -> &mut Self {
+        self.handlers
+            .entry(key.to_string())
+            .or_default()
+            .push(handler);
+        self
+    }
+
+    /// Runs every matching handler in registration order; the first error stops it.
+    /// Returns how many ran (0: nobody listens to this event).
+    pub async fn dispatch(&self, event: &Event) -> Result<usize, HandlerError> {
+        let mut ran = 0;
+        let keys = [
+            Some(event.name.clone()),
+            event.action.as_ref().map(|_| event.key()),
+        ];
+        for key in keys.into_iter().flatten() {
+            for handler in self.handlers.get(&key).into_iter().flatten() {
+                handler.handle(event).await?;
+                ran += 1;
+            }
+        }
+        Ok(ran)
+    }
+}

@@ -1,0 +1,221 @@
+//! The worker pool: claims stored deliveries, dispatches them, records the outcome.
+//!
+//! Purpose: all webhook work happens here, never in the request. Deliveries of one
+//! repository run in arrival order (the store's claim guarantees it), different
+//! repositories in parallel up to `concurrency`. Failures back off exponentially with
+//! jitter and end as `dead` with the last error kept.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::registry::{Event, HandlerError, Registry};
+use crate::store::{Delivery, Store, now_ms};
+use crate::types::{InstallationId, RepoName};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Deliveries handled at once.
+    pub concurrency: usize,
+    /// Attempts before a delivery is marked `dead`.
+    pub max_attempts: i64,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a claim holds before another worker may take the delivery over.
+    pub lease: Duration,
+    /// How long shutdown waits for handlers in flight before handing them back.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(15 * 60),
+            lease: Duration::from_secs(10 * 60),
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+pub struct Worker {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub work_ready: Arc<Notify>,
+    pub config: WorkerConfig,
+    /// Identifies this process's claims.
+    pub id: String,
+}
+
+impl Worker {
+    /// Runs until `shutdown` turns true, then finishes or hands back work in flight.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.config.concurrency));
+        let mut tasks = JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = slots.available_permits();
+            if free > 0 {
+                match this
+                    .store
+                    .claim_deliveries(&this.id, free as i64, this.config.lease.as_millis() as i64)
+                    .await
+                {
+                    Ok(claimed) => {
+                        for delivery in claimed {
+                            let permit =
+                                slots.clone().acquire_owned().await.expect("semaphore open");
+                            let worker = this.clone();
+                            tasks.spawn(async move {
+                                worker.process(delivery).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not claim deliveries"),
+                }
+            }
+            if let Ok(depth) = this.store.queue_depth().await {
+                metrics::gauge!("responder_queue_depth").set(depth as f64);
+            }
+            let wait = this.until_next_due().await;
+            tokio::select! {
+                _ = this.work_ready.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        this.drain(tasks).await;
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let poll = Duration::from_secs(5);
+        match self.store.next_due_at().await {
+            Ok(Some(t)) => {
+                Duration::from_millis((t - now_ms()).clamp(5, poll.as_millis() as i64) as u64)
+            }
+            _ => poll,
+        }
+    }
+
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "waiting for deliveries in flight");
+        }
+        let deadline = tokio::time::sleep(self.config.drain_timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => {
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        match self.store.release_deliveries(&self.id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                released = n,
+                "handed unfinished deliveries back to the inbox"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "could not hand deliveries back; their lease will expire")
+            }
+        }
+    }
+
+    async fn process(&self, delivery: Delivery) {
+        let span = tracing::info_span!(
+            "delivery",
+            delivery = %delivery.delivery_id,
+            event = %delivery.event,
+            action = delivery.action.as_deref().unwrap_or(""),
+            repo = delivery.repo.as_deref().unwrap_or(""),
+            attempt = delivery.attempts,
+        );
+        async {
+            let started = Instant::now();
+            let result = self.dispatch(&delivery).await;
+            let elapsed = started.elapsed();
+            metrics::histogram!("responder_handler_seconds", "event" => delivery.event.clone())
+                .record(elapsed.as_secs_f64());
+            self.record(&delivery, result).await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, delivery: &Delivery) -> Result<usize, HandlerError> {
+        let payload = serde_json::from_str(&delivery.payload)
+            .map_err(|e| HandlerError::Fatal(format!("stored payload is not JSON: {e}")))?;
+        let event = Event {
+            delivery_id: delivery.delivery_id.clone(),
+            name: delivery.event.clone(),
+            action: delivery.action.clone(),
+            repo: delivery
+                .repo
+                .as_deref()
+                .and_then(|r| r.parse::<RepoName>().ok()),
+            installation: delivery.installation_id.map(|i| InstallationId(i as u64)),
+            payload,
+            attempt: delivery.attempts,
+        };
+        self.registry.dispatch(&event).await
+    }
+
+    async fn record(&self, delivery: &Delivery, result: Result<usize, HandlerError>) {
+        let event = delivery.event.clone();
+        let outcome = match result {
+            Ok(ran) => {
+                tracing::info!(handlers = ran, "delivery handled");
+                metrics::counter!("responder_deliveries_processed_total", "event" => event)
+                    .increment(1);
+                self.store.complete_delivery(delivery.id).await
+            }
+            Err(e) => {
+                metrics::counter!("responder_deliveries_failed_total", "event" => event)
+                    .increment(1);
+                let retry_at = match &e {
+                    HandlerError::Retry(_) if delivery.attempts < self.config.max_attempts => {
+                        Some(now_ms() + self.backoff(delivery.attempts).as_millis() as i64)
+                    }
+                    _ => None,
+                };
+                match retry_at {
+                    Some(at) => {
+                        tracing::warn!(error = %e, retry_in_ms = at - now_ms(), "delivery failed; will retry")
+                    }
+                    None => tracing::error!(error = %e, "delivery failed for good; marked dead"),
+                }
+                self.store
+                    .fail_delivery(delivery.id, &e.to_string(), retry_at)
+                    .await
+            }
+        };
+        if let Err(e) = outcome {
+            // The lease expires and another attempt follows: the handler must be idempotent.
+            tracing::error!(error = %e, "could not record the delivery's outcome");
+        }
+    }
+
+    /// base · 2^(attempt-1), capped, with ±25% jitter so retries of a burst spread out.
+    fn backoff(&self, attempt: i64) -> Duration {
+        let exp = self
+            .config
+            .backoff_base
+            .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32);
+        let capped = exp.min(self.config.backoff_max);
+        capped.mul_f64(0.75 + fastrand::f64() * 0.5)
+    }
+}

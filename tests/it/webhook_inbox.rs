@@ -1,0 +1,289 @@
+//! The verified, durable webhook inbox through the real router and store.
+
+use std::time::Duration;
+
+use responder::store::DeliveryStatus;
+use responder::types::Secret;
+use responder::webhook::signature;
+
+use crate::support::service::{Recorder, TestService, WEBHOOK_SECRET, eventually, webhook_fixture};
+
+async fn stored(svc: &TestService) -> usize {
+    svc.store.list_deliveries(None, 1000).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn real_payloads_are_accepted_stored_once_and_handled_once() {
+    let rec = Recorder::new();
+    let r = rec.clone();
+    let svc = TestService::start(move |s| {
+        s.registry
+            .on("issues", r.clone())
+            .on("issue_comment", r.clone())
+            .on("pull_request", r);
+    })
+    .await;
+    let cases = [
+        ("issues", "issues.opened"),
+        ("issues", "issues.labeled"),
+        ("issues", "issues.closed"),
+        ("issue_comment", "issue_comment.created"),
+        ("pull_request", "pull_request.opened"),
+    ];
+    for (i, (event, fixture)) in cases.iter().enumerate() {
+        let body = webhook_fixture(fixture);
+        let id = format!("delivery-{i}");
+        let resp = svc.deliver(event, &id, &body).await;
+        assert_eq!(resp.status(), 202, "{fixture}");
+        let again = svc.deliver(event, &id, &body).await;
+        assert_eq!(again.status(), 200, "{fixture} redelivered");
+        let json: serde_json::Value = again.json().await.unwrap();
+        assert_eq!(json["status"], "duplicate");
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            rec.calls().iter().filter(|c| c.starts_with("done")).count() == 5
+        })
+        .await,
+        "handled: {:?}",
+        rec.calls()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = rec.calls();
+    for i in 0..5 {
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| **c == format!("done delivery-{i}"))
+                .count(),
+            1,
+            "{calls:?}"
+        );
+    }
+    assert_eq!(stored(&svc).await, 5);
+    let d = svc.store.delivery("delivery-0").await.unwrap().unwrap();
+    assert_eq!(d.repo.as_deref(), Some("codertocat/hello-world"));
+    assert_eq!(d.action.as_deref(), Some("opened"));
+    assert_eq!(d.status, DeliveryStatus::Done);
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_and_nothing_is_stored() {
+    let svc = TestService::start(|_| {}).await;
+    let body = webhook_fixture("issues.opened");
+    let good = signature::sign(&Secret::new(WEBHOOK_SECRET), &body);
+    let wrong = signature::sign(&Secret::new("not-the-secret"), &body);
+    let sha1 = "sha1=d03207e4b030cf234e3447bac4d93add4c6643d8".to_string();
+    let truncated = good[..good.len() - 2].to_string();
+    let non_hex = format!("sha256={}", "g".repeat(64));
+    let mut flipped = good.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == '0' { '1' } else { '0' });
+    for (name, sig) in [
+        ("unsigned", None),
+        ("wrong secret", Some(wrong)),
+        ("sha1 only", Some(sha1)),
+        ("truncated", Some(truncated)),
+        ("non-hex", Some(non_hex)),
+        ("one digit changed", Some(flipped)),
+    ] {
+        let resp = svc
+            .post_webhook("issues", &format!("bad-{name}"), &body, sig.as_deref())
+            .await;
+        assert_eq!(resp.status(), 401, "{name}");
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(json["error"], "bad_signature", "{name}");
+    }
+    let mut changed_body = body.clone();
+    changed_body[10] ^= 1;
+    assert_eq!(
+        svc.post_webhook("issues", "bad-body", &changed_body, Some(&good))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(stored(&svc).await, 0);
+    // The good signature still works afterwards.
+    assert_eq!(
+        svc.post_webhook("issues", "good", &body, Some(&good))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(stored(&svc).await, 1);
+}
+
+#[tokio::test]
+async fn malformed_json_gets_a_400_naming_where_it_broke_and_service_keeps_serving() {
+    let svc = TestService::start(|_| {}).await;
+    let resp = svc
+        .deliver(
+            "issues",
+            "m1",
+            br#"{"action": "opened", "repository": {"full_name": 42}}"#,
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["error"], "malformed_payload");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("repository.full_name"),
+        "{json}"
+    );
+
+    let resp = svc
+        .deliver("issues", "m2", b"{\"action\": \"opened\",\n \"issue\": {")
+        .await;
+    assert_eq!(resp.status(), 400);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        json["message"].as_str().unwrap().contains("line 2"),
+        "{json}"
+    );
+
+    let resp = svc.deliver("issues", "m3", b"{} trailing").await;
+    assert_eq!(resp.status(), 400);
+
+    let missing = svc
+        .post_webhook(
+            "",
+            "m4",
+            b"{}",
+            Some(&signature::sign(&Secret::new(WEBHOOK_SECRET), b"{}")),
+        )
+        .await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(stored(&svc).await, 0);
+
+    let health = reqwest::get(format!("{}/healthz", svc.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        svc.deliver("ping", "p1", &webhook_fixture("ping"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn failing_handler_is_retried_with_backoff_then_marked_dead() {
+    let flaky = Recorder::with(2, Duration::ZERO);
+    let broken = Recorder::with(usize::MAX, Duration::ZERO);
+    let (f, b) = (flaky.clone(), broken.clone());
+    let svc = TestService::start(move |s| {
+        s.worker_config.max_attempts = 4;
+        s.registry.on("issues.opened", f).on("issues.closed", b);
+    })
+    .await;
+    svc.deliver("issues", "flaky", &webhook_fixture("issues.opened"))
+        .await;
+    svc.deliver("issues", "broken", &webhook_fixture("issues.closed"))
+        .await;
+    let store = svc.store.clone();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let d = store.delivery("broken").await.unwrap().unwrap();
+            d.status == DeliveryStatus::Dead
+        })
+        .await
+    );
+    let d = svc.store.delivery("broken").await.unwrap().unwrap();
+    assert_eq!(d.attempts, 4);
+    assert_eq!(d.last_error.as_deref(), Some("injected failure"));
+    assert_eq!(broken.calls().len(), 4);
+
+    let d = svc.store.delivery("flaky").await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Done);
+    assert_eq!(d.attempts, 3);
+
+    // An operator queues the dead one again: it gets a fresh budget.
+    svc.store.retry_delivery("broken").await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            broken.calls().len() == 8
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn one_repository_is_handled_in_arrival_order_while_others_run_in_parallel() {
+    let rec = Recorder::with(0, Duration::from_millis(150));
+    let r = rec.clone();
+    let svc = TestService::start(move |s| {
+        s.registry.on("issues", r);
+    })
+    .await;
+    let opened: serde_json::Value =
+        serde_json::from_slice(&webhook_fixture("issues.opened")).unwrap();
+    let for_repo = |repo: &str| {
+        let mut v = opened.clone();
+        v["repository"]["full_name"] = repo.into();
+        serde_json::to_vec(&v).unwrap()
+    };
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        svc.deliver("issues", &format!("a{i}"), &for_repo("acme/one"))
+            .await;
+        svc.deliver("issues", &format!("b{i}"), &for_repo("Acme/Two"))
+            .await;
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            rec.calls().iter().filter(|c| c.starts_with("done")).count() == 6
+        })
+        .await
+    );
+    let calls = rec.calls();
+    for repo in ["a", "b"] {
+        let seq: Vec<_> = calls
+            .iter()
+            .filter(|c| c.split(' ').nth(1).unwrap().starts_with(repo))
+            .cloned()
+            .collect();
+        let expected: Vec<String> = (0..3)
+            .flat_map(|i| [format!("start {repo}{i}"), format!("done {repo}{i}")])
+            .collect();
+        assert_eq!(seq, expected, "repo {repo} not in order: {calls:?}");
+    }
+    // Two repositories ran side by side: 6 × 150 ms serially would take 900 ms.
+    assert!(
+        started.elapsed() < Duration::from_millis(850),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn healthz_and_metrics_report_state() {
+    let svc = TestService::start(|_| {}).await;
+    svc.deliver("issues", "h1", &webhook_fixture("issues.opened"))
+        .await;
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", svc.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["store"]["ok"], true);
+    assert_eq!(health["github_app"]["configured"], false);
+    assert!(
+        health["github_app"]["missing"]
+            .to_string()
+            .contains("GITHUB_APP_ID")
+    );
+    let text = reqwest::get(format!("{}/metrics", svc.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("responder_deliveries_accepted_total"),
+        "{text}"
+    );
+    assert!(text.contains("responder_deliveries_received_total"));
+}

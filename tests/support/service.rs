@@ -1,0 +1,177 @@
+//! A real `Service` (store, inbox, worker, router) on a loopback port, for tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use responder::Service;
+use responder::settings::{Settings, SettingsArgs};
+use responder::store::Store;
+use responder::types::Secret;
+use responder::webhook::signature;
+use tokio::sync::watch;
+
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+
+pub struct TestService {
+    pub url: String,
+    pub store: Store,
+    pub data_dir: PathBuf,
+    stop: watch::Sender<bool>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Settings for a test: a fresh data directory and the test webhook secret.
+pub fn test_args(data_dir: &Path) -> SettingsArgs {
+    SettingsArgs {
+        data_dir: data_dir.to_path_buf(),
+        github_webhook_secret: Some(WEBHOOK_SECRET.into()),
+        ..SettingsArgs::default()
+    }
+}
+
+impl TestService {
+    /// Starts a service in a new temporary data directory; `configure` may register
+    /// handlers or change the worker's settings before it runs.
+    pub async fn start(configure: impl FnOnce(&mut Service)) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let args = test_args(tmp.path());
+        let mut me = Self::start_with(args, configure).await;
+        me._tmp = Some(tmp);
+        me
+    }
+
+    pub async fn start_with(args: SettingsArgs, configure: impl FnOnce(&mut Service)) -> Self {
+        let settings = Settings::from_args(&args).expect("test settings are valid");
+        let mut service = Service::new(settings).await.expect("service starts");
+        service.worker_config.backoff_base = Duration::from_millis(20);
+        service.worker_config.backoff_max = Duration::from_millis(200);
+        configure(&mut service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stop_rx) = watch::channel(false);
+        let worker = service.spawn_worker(stop_rx);
+        let router = service.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self {
+            url,
+            store: service.state.store.clone(),
+            data_dir: args.data_dir,
+            stop,
+            worker: Some(worker),
+            _tmp: None,
+        }
+    }
+
+    /// Signs `body` with the test secret and posts it as GitHub would.
+    pub async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> reqwest::Response {
+        let sig = signature::sign(&Secret::new(WEBHOOK_SECRET), body);
+        self.post_webhook(event, delivery, body, Some(&sig)).await
+    }
+
+    pub async fn post_webhook(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/webhook", self.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().await.expect("request reaches the service")
+    }
+
+    /// Stops the worker (handing back work in flight) and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(w) = self.worker.take() {
+            w.await.unwrap();
+        }
+    }
+}
+
+/// Polls `check` until it is true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A GitHub example payload from `tests/fixtures/github/webhooks/NAME.json`.
+pub fn webhook_fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/github/webhooks")
+        .join(format!("{name}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A handler that counts calls and can be told to fail.
+pub struct Recorder {
+    pub calls: std::sync::Mutex<Vec<String>>,
+    pub fail_times: std::sync::atomic::AtomicUsize,
+    pub delay: Duration,
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Self> {
+        Self::with(0, Duration::ZERO)
+    }
+    pub fn with(fail_times: usize, delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            calls: Default::default(),
+            fail_times: fail_times.into(),
+            delay,
+        })
+    }
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl responder::webhook::Handler for Recorder {
+    async fn handle(
+        &self,
+        event: &responder::webhook::Event,
+    ) -> Result<(), responder::webhook::HandlerError> {
+        use std::sync::atomic::Ordering;
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("start {}", event.delivery_id));
+        tokio::time::sleep(self.delay).await;
+        if self
+            .fail_times
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(responder::webhook::HandlerError::Retry(
+                "injected failure".into(),
+            ));
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("done {}", event.delivery_id));
+        Ok(())
+    }
+}
