@@ -5,3 +5,5 @@
 mod support;
 
 mod webhook_inbox;
+
+mod webhook_process;

@@ -13,7 +13,41 @@ use tokio::sync::watch;
 
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
+/// Posts signed webhooks to a service at `url`.
+pub struct WebhookClient {
+    pub url: String,
+}
+
+impl WebhookClient {
+    /// Signs `body` with the test secret and posts it as GitHub would.
+    pub async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> reqwest::Response {
+        let sig = signature::sign(&Secret::new(WEBHOOK_SECRET), body);
+        self.post_webhook(event, delivery, body, Some(&sig)).await
+    }
+
+    pub async fn post_webhook(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/webhook", self.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().await.expect("request reaches the service")
+    }
+
+}
+
 pub struct TestService {
+    pub client: WebhookClient,
     pub url: String,
     pub store: Store,
     pub data_dir: PathBuf,
@@ -55,6 +89,7 @@ impl TestService {
         let router = service.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self {
+            client: WebhookClient { url: url.clone() },
             url,
             store: service.state.store.clone(),
             data_dir: args.data_dir,
@@ -64,37 +99,19 @@ impl TestService {
         }
     }
 
-    /// Signs `body` with the test secret and posts it as GitHub would.
-    pub async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> reqwest::Response {
-        let sig = signature::sign(&Secret::new(WEBHOOK_SECRET), body);
-        self.post_webhook(event, delivery, body, Some(&sig)).await
-    }
-
-    pub async fn post_webhook(
-        &self,
-        event: &str,
-        delivery: &str,
-        body: &[u8],
-        signature: Option<&str>,
-    ) -> reqwest::Response {
-        let mut req = reqwest::Client::new()
-            .post(format!("{}/webhook", self.url))
-            .header("content-type", "application/json")
-            .header("x-github-event", event)
-            .header("x-github-delivery", delivery)
-            .body(body.to_vec());
-        if let Some(sig) = signature {
-            req = req.header("x-hub-signature-256", sig);
-        }
-        req.send().await.expect("request reaches the service")
-    }
-
     /// Stops the worker (handing back work in flight) and waits for it.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(w) = self.worker.take() {
             w.await.unwrap();
         }
+    }
+}
+
+impl std::ops::Deref for TestService {
+    type Target = WebhookClient;
+    fn deref(&self) -> &WebhookClient {
+        &self.client
     }
 }
 
