@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
+use responder::Service;
 use responder::settings::{Settings, SettingsArgs};
 use responder::types::Secret;
 use responder::webhook::signature;
-use responder::Service;
 
 const SENDERS: usize = 64;
 const PER_SENDER: usize = 300;
@@ -25,7 +25,10 @@ struct Figures {
 }
 
 async fn load(url: &str, body: Arc<Vec<u8>>, sign: bool) -> Figures {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(SENDERS).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(SENDERS)
+        .build()
+        .unwrap();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for s in 0..SENDERS {
@@ -39,7 +42,10 @@ async fn load(url: &str, body: Arc<Vec<u8>>, sign: bool) -> Figures {
                     .post(&url)
                     .header("content-type", "application/json")
                     .header("x-github-event", "issues")
-                    .header("x-github-delivery", format!("bench-{s}-{i}-{}", uuid::Uuid::new_v4()));
+                    .header(
+                        "x-github-delivery",
+                        format!("bench-{s}-{i}-{}", uuid::Uuid::new_v4()),
+                    );
                 if sign {
                     req = req.header("x-hub-signature-256", signature::sign(&secret, &body));
                 }
@@ -86,7 +92,9 @@ async fn main() {
         github_webhook_secret: Some(SECRET.into()),
         ..SettingsArgs::default()
     };
-    let service = Service::new(Settings::from_args(&args).unwrap()).await.unwrap();
+    let service = Service::new(Settings::from_args(&args).unwrap())
+        .await
+        .unwrap();
     let store = service.state.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
@@ -95,13 +103,23 @@ async fn main() {
     let router = service.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let trivial = axum::Router::new().route("/noop", post(|| async { axum::http::StatusCode::ACCEPTED }));
+    let trivial =
+        axum::Router::new().route("/noop", post(|| async { axum::http::StatusCode::ACCEPTED }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let trivial_url = format!("http://{}/noop", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, trivial).await.unwrap() });
 
-    let body = Arc::new(std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github/webhooks/issues.opened.json")).unwrap());
-    println!("webhook ingest: {SENDERS} concurrent senders × {PER_SENDER} deliveries of {} bytes over loopback", body.len());
+    let body = Arc::new(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/github/webhooks/issues.opened.json"
+        ))
+        .unwrap(),
+    );
+    println!(
+        "webhook ingest: {SENDERS} concurrent senders × {PER_SENDER} deliveries of {} bytes over loopback",
+        body.len()
+    );
     // Warm both paths once.
     load(&trivial_url, body.clone(), false).await;
     let ceiling = load(&trivial_url, body.clone(), false).await;
@@ -109,7 +127,16 @@ async fn main() {
     let ingest = load(&url, body.clone(), true).await;
     print("POST /webhook (verified + stored)", &ingest);
     let stored = store.list_deliveries(None, i64::MAX).await.unwrap().len();
-    println!("durably stored deliveries: {stored} (acknowledged with 202: {})", ingest.ok);
-    assert_eq!(stored, ingest.ok, "every acknowledged delivery must be in the store");
-    println!("ratio to ceiling: {:.2}", ingest.per_second / ceiling.per_second);
+    println!(
+        "durably stored deliveries: {stored} (acknowledged with 202: {})",
+        ingest.ok
+    );
+    assert_eq!(
+        stored, ingest.ok,
+        "every acknowledged delivery must be in the store"
+    );
+    println!(
+        "ratio to ceiling: {:.2}",
+        ingest.per_second / ceiling.per_second
+    );
 }

@@ -3,7 +3,9 @@
 //!
 //! This file only declares modules; `service` wires them together.
 
+pub mod clock;
 pub mod diff;
+pub mod github;
 pub mod http;
 pub mod incident;
 pub mod service;

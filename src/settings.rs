@@ -90,6 +90,8 @@ pub struct AppCredentials {
     pub app_id: String,
     /// PEM text with real newlines.
     pub private_key: Secret,
+    /// The variable the key came from, for error messages.
+    pub key_variable: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +289,11 @@ fn app_credentials(
             Some(AppCredentials {
                 app_id: id.to_string(),
                 private_key: Secret::new(pem),
+                key_variable: if args.github_app_private_key.is_some() {
+                    "GITHUB_APP_PRIVATE_KEY"
+                } else {
+                    "GITHUB_APP_PRIVATE_KEY_PATH"
+                },
             })
         }
         (Some(_), None) => {

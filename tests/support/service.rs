@@ -43,7 +43,6 @@ impl WebhookClient {
         }
         req.send().await.expect("request reaches the service")
     }
-
 }
 
 pub struct TestService {
