@@ -4,6 +4,6 @@
 #[allow(dead_code)]
 mod support;
 
+mod fake_github;
 mod webhook_inbox;
-
 mod webhook_process;

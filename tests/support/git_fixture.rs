@@ -1,0 +1,164 @@
+//! Builds bare git repositories laid out like GitHub's (`refs/heads/main`,
+//! `refs/pull/N/head`, HEAD → main) with the git CLI, for the fake and for tests.
+//!
+//! Every commit gets a fixed author, committer and a date that only depends on its
+//! position, so the same script always yields the same SHAs. It must never read
+//! the user's or system git configuration (that would make SHAs machine-dependent).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One file change in a commit: `Some(bytes)` writes the file, `None` deletes it.
+pub type Change<'a> = (&'a str, Option<&'a [u8]>);
+
+/// Scripted builder of one bare repository; see the module doc.
+pub struct RepoBuilder {
+    work: PathBuf,
+    bare: PathBuf,
+    commits: u64,
+    pulls: Vec<(u64, String)>,
+}
+
+impl RepoBuilder {
+    /// Starts an empty repository; `dir` gets a `work/` checkout and `repo.git`.
+    pub fn new(dir: &Path) -> Self {
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work).expect("create work dir");
+        git(&work, &["init", "-q", "-b", "main"]);
+        Self {
+            work,
+            bare: dir.join("repo.git"),
+            commits: 0,
+            pulls: Vec::new(),
+        }
+    }
+
+    /// Commits `files` on `branch` (created from nothing only for the first commit)
+    /// and returns the new commit's SHA.
+    pub fn commit_on(&mut self, branch: &str, files: &[Change<'_>], msg: &str) -> String {
+        self.checkout(branch);
+        for (path, content) in files {
+            let full = self.work.join(path);
+            match content {
+                Some(bytes) => {
+                    if let Some(parent) = full.parent() {
+                        std::fs::create_dir_all(parent).expect("create parent dir");
+                    }
+                    std::fs::write(&full, bytes).expect("write file");
+                }
+                None => std::fs::remove_file(&full)
+                    .unwrap_or_else(|e| panic!("cannot delete {path}: {e}")),
+            }
+        }
+        // One `add -A` rather than one per file: large PRs have thousands of files.
+        git(&self.work, &["add", "-A"]);
+        self.commits += 1;
+        let date = format!("@{} +0000", 1_700_000_000 + self.commits * 60);
+        let out = Command::new("git")
+            .current_dir(&self.work)
+            .envs(git_env())
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .args(["commit", "-q", "--allow-empty", "--no-verify", "-m", msg])
+            .output()
+            .expect("run git commit");
+        assert!(out.status.success(), "git commit: {}", String::from_utf8_lossy(&out.stderr));
+        self.sha(branch)
+    }
+
+    /// Creates branch `new` at the tip of `from`.
+    pub fn branch_from(&mut self, new: &str, from: &str) {
+        git(&self.work, &["branch", new, from]);
+    }
+
+    /// Makes the current tip of `head_branch` the head of pull request `n`.
+    pub fn pull(&mut self, n: u64, head_branch: &str) {
+        let sha = self.sha(head_branch);
+        self.pulls.push((n, sha));
+    }
+
+    /// The SHA at the tip of `branch`.
+    pub fn sha(&self, branch: &str) -> String {
+        git(&self.work, &["rev-parse", &format!("refs/heads/{branch}")])
+            .trim()
+            .to_string()
+    }
+
+    /// Pushes every branch and pull ref into the bare repository and returns its path.
+    pub fn finish(self) -> PathBuf {
+        let bare = self.bare.to_str().expect("utf-8 path").to_string();
+        git(&self.work, &["init", "-q", "--bare", "-b", "main", &bare]);
+        let mut refspecs = vec!["refs/heads/*:refs/heads/*".to_string()];
+        for (n, sha) in &self.pulls {
+            refspecs.push(format!("{sha}:refs/pull/{n}/head"));
+        }
+        let mut args = vec!["push", "-q", "--force", &bare];
+        args.extend(refspecs.iter().map(String::as_str));
+        git(&self.work, &args);
+        git(&self.bare, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+        self.bare
+    }
+
+    fn checkout(&self, branch: &str) {
+        let has_commits = Command::new("git")
+            .current_dir(&self.work)
+            .envs(git_env())
+            .args(["rev-parse", "-q", "--verify", "HEAD"])
+            .output()
+            .expect("run git")
+            .status
+            .success();
+        if has_commits {
+            git(&self.work, &["checkout", "-q", branch]);
+        } else {
+            git(&self.work, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")]);
+        }
+    }
+}
+
+/// A bare repository whose PR #1 (`many` into `main`) adds `n` files
+/// `files/fNNNNN.txt`; for pagination, caps and benchmarks.
+pub fn many_files(dir: &Path, n: usize) -> PathBuf {
+    let mut b = RepoBuilder::new(dir);
+    b.commit_on("main", &[("README.md", Some(&b"many files\n"[..]))], "init");
+    b.branch_from("many", "main");
+    let contents: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| (format!("files/f{i:05}.txt"), format!("line {i}\n").into_bytes()))
+        .collect();
+    let changes: Vec<Change<'_>> = contents
+        .iter()
+        .map(|(p, c)| (p.as_str(), Some(c.as_slice())))
+        .collect();
+    b.commit_on("many", &changes, &format!("add {n} files"));
+    b.pull(1, "many");
+    b.finish()
+}
+
+/// Environment that isolates git from the machine's configuration.
+pub fn git_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_CONFIG_GLOBAL", "/dev/null"),
+        ("GIT_AUTHOR_NAME", "Fixture Author"),
+        ("GIT_AUTHOR_EMAIL", "author@example.com"),
+        ("GIT_COMMITTER_NAME", "Fixture Committer"),
+        ("GIT_COMMITTER_EMAIL", "committer@example.com"),
+        ("GIT_TERMINAL_PROMPT", "0"),
+    ]
+}
+
+/// Runs git in `dir`, panics with its stderr on failure, returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .envs(git_env())
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
