@@ -12,6 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::SystemClock;
+use crate::github::app::AppAuth;
+use crate::github::{AppClient, GitHub, RetryPolicy};
 use crate::http::{self, AppState};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -44,12 +47,14 @@ impl Service {
                 "deliveries were in flight when the last process stopped; handling them again"
             );
         }
+        let github = github_client(&settings)?;
         let work_ready = Arc::new(Notify::new());
         let inbox = Inbox::start(store.clone(), work_ready.clone());
         let mut registry = Registry::new();
-        handlers::register(&mut registry, &store);
+        handlers::register(&mut registry, &store, &github);
         let state = AppState {
             settings: Arc::new(settings),
+            github,
             store,
             inbox,
             metrics: telemetry::metrics(),
@@ -106,6 +111,23 @@ impl Service {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The App's client, or an anonymous one (public repositories only) without App
+/// settings. A key that cannot sign stops startup here, naming its variable.
+pub fn github_client(settings: &Settings) -> anyhow::Result<Arc<dyn GitHub>> {
+    let app = match &settings.app {
+        Some(creds) => Some(AppAuth::new(creds, creds.key_variable)?),
+        None => None,
+    };
+    let client = AppClient::new(
+        &settings.api_url,
+        app,
+        Arc::new(SystemClock),
+        RetryPolicy::default(),
+    )
+    .context("GITHUB_API_URL: cannot build a client for it")?;
+    Ok(Arc::new(client))
 }
 
 fn hostname() -> String {

@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+use crate::github::GitHub;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::types::Secret;
@@ -27,6 +28,7 @@ pub const WEBHOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    pub github: Arc<dyn GitHub>,
     pub store: Store,
     pub inbox: Inbox,
     pub metrics: PrometheusHandle,

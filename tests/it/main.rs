@@ -5,5 +5,6 @@
 mod support;
 
 mod fake_github;
+mod github_client;
 mod webhook_inbox;
 mod webhook_process;

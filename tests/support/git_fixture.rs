@@ -62,7 +62,11 @@ impl RepoBuilder {
             .args(["commit", "-q", "--allow-empty", "--no-verify", "-m", msg])
             .output()
             .expect("run git commit");
-        assert!(out.status.success(), "git commit: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git commit: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.sha(branch)
     }
 
@@ -111,7 +115,10 @@ impl RepoBuilder {
         if has_commits {
             git(&self.work, &["checkout", "-q", branch]);
         } else {
-            git(&self.work, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")]);
+            git(
+                &self.work,
+                &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")],
+            );
         }
     }
 }
@@ -123,7 +130,12 @@ pub fn many_files(dir: &Path, n: usize) -> PathBuf {
     b.commit_on("main", &[("README.md", Some(&b"many files\n"[..]))], "init");
     b.branch_from("many", "main");
     let contents: Vec<(String, Vec<u8>)> = (0..n)
-        .map(|i| (format!("files/f{i:05}.txt"), format!("line {i}\n").into_bytes()))
+        .map(|i| {
+            (
+                format!("files/f{i:05}.txt"),
+                format!("line {i}\n").into_bytes(),
+            )
+        })
         .collect();
     let changes: Vec<Change<'_>> = contents
         .iter()

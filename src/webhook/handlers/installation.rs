@@ -4,11 +4,15 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use crate::github::GitHub;
 use crate::store::Store;
 use crate::webhook::{Event, Handler, HandlerError};
 
 pub struct InstallationHandler {
     pub store: Store,
+    pub github: Arc<dyn GitHub>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +86,8 @@ impl Handler for InstallationHandler {
                     .map_err(retry)?
             }
         }
+        // Repositories may have moved between installations: look them up afresh.
+        self.github.forget_installations();
         tracing::info!(installation = id, "installation recorded");
         Ok(())
     }

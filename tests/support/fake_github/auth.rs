@@ -76,7 +76,9 @@ pub fn verify_jwt(state: &State, jwt: &str) -> Result<(), &'static str> {
     }
     let now = state.now();
     if c.exp <= now {
-        return Err("'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires");
+        return Err(
+            "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires",
+        );
     }
     if c.exp - c.iat > 600 {
         return Err("'Expiration time' claim ('exp') is too far in the future");
@@ -99,7 +101,9 @@ pub fn is_authed(state: &State, cred: &Credential) -> bool {
 /// Refuses anything but a valid App JWT (the `/app/...` routes).
 pub fn require_app(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     match credential(headers) {
-        Credential::Jwt(j) => verify_jwt(state, &j).map_err(|m| gh_error(StatusCode::UNAUTHORIZED, m)),
+        Credential::Jwt(j) => {
+            verify_jwt(state, &j).map_err(|m| gh_error(StatusCode::UNAUTHORIZED, m))
+        }
         Credential::None => Err(gh_error(
             StatusCode::UNAUTHORIZED,
             "A JSON web token could not be decoded",
@@ -114,7 +118,13 @@ pub fn require_app(state: &State, headers: &HeaderMap) -> Result<(), Response> {
 /// Whether the caller may read (or, with `write`, change) `owner/name`, answering
 /// as GitHub does: 401 for a dead or unknown token, 404 for a private repository
 /// the caller cannot see, 403 for writing where only reading is allowed.
-pub fn repo_access(state: &State, headers: &HeaderMap, owner: &str, name: &str, write: bool) -> Result<(), Response> {
+pub fn repo_access(
+    state: &State,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    write: bool,
+) -> Result<(), Response> {
     let public = state.repo(owner, name).is_some_and(|r| r.public);
     match credential(headers) {
         Credential::Malformed => Err(bad_credentials()),
@@ -126,7 +136,10 @@ pub fn repo_access(state: &State, headers: &HeaderMap, owner: &str, name: &str, 
             } else if public && !write {
                 Ok(())
             } else if public {
-                Err(gh_error(StatusCode::FORBIDDEN, "Resource not accessible by integration"))
+                Err(gh_error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by integration",
+                ))
             } else {
                 Err(not_found())
             }
@@ -136,7 +149,10 @@ pub fn repo_access(state: &State, headers: &HeaderMap, owner: &str, name: &str, 
             if public && !write {
                 Ok(())
             } else {
-                Err(gh_error(StatusCode::FORBIDDEN, "Resource not accessible by integration"))
+                Err(gh_error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by integration",
+                ))
             }
         }
         Credential::None if public && !write => Ok(()),

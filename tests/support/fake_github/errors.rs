@@ -53,8 +53,15 @@ pub fn body_too_long(resource: &str) -> Response {
 
 /// 401 for git over HTTP: GitHub asks for basic auth.
 pub fn git_unauthorized() -> Response {
-    let mut r = (StatusCode::UNAUTHORIZED, "Invalid username or token. Password authentication is not supported for Git operations.\n").into_response();
-    r.headers_mut().insert("www-authenticate", HeaderValue::from_static("Basic realm=\"GitHub\""));
+    let mut r = (
+        StatusCode::UNAUTHORIZED,
+        "Invalid username or token. Password authentication is not supported for Git operations.\n",
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "www-authenticate",
+        HeaderValue::from_static("Basic realm=\"GitHub\""),
+    );
     r
 }
 

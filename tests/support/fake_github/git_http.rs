@@ -24,7 +24,9 @@ pub async fn serve(shared: Shared, req: Request, owner: &str, repo: &str, rest: 
         let found = st.repo(owner, repo);
         let allowed = match credential(req.headers()) {
             Credential::Token(t) if st.live_token(&t).is_some() => {
-                if found.is_some() && (st.token_covers(&t, owner, repo) || found.is_some_and(|r| r.public)) {
+                if found.is_some()
+                    && (st.token_covers(&t, owner, repo) || found.is_some_and(|r| r.public))
+                {
                     true
                 } else {
                     return (StatusCode::NOT_FOUND, "Repository not found.\n").into_response();
@@ -51,7 +53,11 @@ pub async fn serve(shared: Shared, req: Request, owner: &str, repo: &str, rest: 
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        (header("content-type"), header("content-encoding"), header("git-protocol"))
+        (
+            header("content-type"),
+            header("content-encoding"),
+            header("git-protocol"),
+        )
     };
     let body = match axum::body::to_bytes(req.into_body(), 512 * 1024 * 1024).await {
         Ok(b) => b,
@@ -85,7 +91,13 @@ pub async fn serve(shared: Shared, req: Request, owner: &str, repo: &str, rest: 
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("git http-backend: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("git http-backend: {e}"),
+            )
+                .into_response();
+        }
     };
     let mut stdin = child.stdin.take().expect("piped stdin");
     // Write and read at once: a large pack would fill the pipes and deadlock otherwise.
@@ -106,18 +118,31 @@ fn cgi_response(out: &[u8]) -> Response {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| (i, i + 4))
-        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2)));
+        .or_else(|| {
+            out.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, i + 2))
+        });
     let Some((head_end, body_start)) = split else {
         return (StatusCode::BAD_GATEWAY, "git http-backend gave no headers").into_response();
     };
     let mut resp = Response::new(Body::from(out[body_start..].to_vec()));
     for line in String::from_utf8_lossy(&out[..head_end]).lines() {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("status") {
-            let code = value.split(' ').next().and_then(|c| c.parse().ok()).unwrap_or(200);
+            let code = value
+                .split(' ')
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(200);
             *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-        } else if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.trim()), HeaderValue::from_str(value)) {
+        } else if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.trim()),
+            HeaderValue::from_str(value),
+        ) {
             resp.headers_mut().append(n, v);
         }
     }

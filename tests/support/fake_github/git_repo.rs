@@ -33,26 +33,39 @@ pub struct TreeEntry {
 }
 
 /// Runs git on `bare` with optional extra environment and stdin; stdout or stderr.
-pub fn run(bare: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn run(
+    bare: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir")
         .arg(bare)
         .args(args)
         .envs(git_env())
         .envs(env.iter().copied())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot run git: {e}"))?;
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped stdin");
-        pipe.write_all(input).map_err(|e| format!("git stdin: {e}"))?;
+        pipe.write_all(input)
+            .map_err(|e| format!("git stdin: {e}"))?;
     }
     let out = child.wait_with_output().map_err(|e| format!("git: {e}"))?;
     if out.status.success() {
         Ok(out.stdout)
     } else {
-        Err(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -62,7 +75,11 @@ fn text(bare: &Path, args: &[&str]) -> Result<String, String> {
 
 /// The commit `rev` names, if any.
 pub fn rev_parse(bare: &Path, rev: &str) -> Option<String> {
-    text(bare, &["rev-parse", "-q", "--verify", &format!("{rev}^{{commit}}")]).ok()
+    text(
+        bare,
+        &["rev-parse", "-q", "--verify", &format!("{rev}^{{commit}}")],
+    )
+    .ok()
 }
 
 /// The branch HEAD points at (GitHub's default branch).
@@ -85,7 +102,17 @@ pub fn commit_count(bare: &Path, base: &str, head: &str) -> u64 {
 
 /// A branch whose tip is `sha`, to name a PR's head when only the SHA is known.
 pub fn branch_at(bare: &Path, sha: &str) -> Option<String> {
-    let out = text(bare, &["for-each-ref", "--points-at", sha, "--format=%(refname:short)", "refs/heads"]).ok()?;
+    let out = text(
+        bare,
+        &[
+            "for-each-ref",
+            "--points-at",
+            sha,
+            "--format=%(refname:short)",
+            "refs/heads",
+        ],
+    )
+    .ok()?;
     out.lines().next().map(str::to_string)
 }
 
@@ -97,14 +124,24 @@ pub fn is_ancestor(bare: &Path, a: &str, b: &str) -> bool {
 /// Points `refname` at `new`, only if it is still at `old` (`None`: must not exist).
 pub fn update_ref(bare: &Path, refname: &str, new: &str, old: Option<&str>) -> Result<(), String> {
     let zero = "0".repeat(40);
-    run(bare, &["update-ref", refname, new, old.unwrap_or(&zero)], &[], None).map(|_| ())
+    run(
+        bare,
+        &["update-ref", refname, new, old.unwrap_or(&zero)],
+        &[],
+        None,
+    )
+    .map(|_| ())
 }
 
 /// The entry at `path` in `rev`'s tree (`path` empty: the root).
 pub fn entry(bare: &Path, rev: &str, path: &str) -> Option<TreeEntry> {
     if path.is_empty() {
         let sha = text(bare, &["rev-parse", &format!("{rev}^{{tree}}")]).ok()?;
-        return Some(TreeEntry { kind: "tree".into(), sha, path: String::new() });
+        return Some(TreeEntry {
+            kind: "tree".into(),
+            sha,
+            path: String::new(),
+        });
     }
     let out = run(bare, &["ls-tree", "-z", rev, "--", path], &[], None).ok()?;
     parse_ls_tree(&out).into_iter().find(|e| e.path == path)
@@ -112,7 +149,11 @@ pub fn entry(bare: &Path, rev: &str, path: &str) -> Option<TreeEntry> {
 
 /// The entries directly inside directory `path` of `rev`.
 pub fn list_dir(bare: &Path, rev: &str, path: &str) -> Vec<TreeEntry> {
-    let spec = if path.is_empty() { rev.to_string() } else { format!("{rev}:{path}") };
+    let spec = if path.is_empty() {
+        rev.to_string()
+    } else {
+        format!("{rev}:{path}")
+    };
     let out = run(bare, &["ls-tree", "-z", &spec], &[], None).unwrap_or_default();
     parse_ls_tree(&out)
         .into_iter()
@@ -135,7 +176,11 @@ fn parse_ls_tree(out: &[u8]) -> Vec<TreeEntry> {
             let _mode = parts.next()?;
             let kind = parts.next()?.to_string();
             let sha = parts.next()?.to_string();
-            Some(TreeEntry { kind, sha, path: path.to_string() })
+            Some(TreeEntry {
+                kind,
+                sha,
+                path: path.to_string(),
+            })
         })
         .collect()
 }
@@ -155,9 +200,24 @@ pub struct Committed {
 
 /// Commits `content` at `path` on `branch` with plumbing (no work tree), moving
 /// the branch only if nobody moved it meanwhile.
-pub fn commit_file(bare: &Path, branch: &str, path: &str, content: &[u8], message: &str, date: i64, author: (&str, &str)) -> Result<Committed, String> {
+pub fn commit_file(
+    bare: &Path,
+    branch: &str,
+    path: &str,
+    content: &[u8],
+    message: &str,
+    date: i64,
+    author: (&str, &str),
+) -> Result<Committed, String> {
     let parent = rev_parse(bare, &format!("refs/heads/{branch}")).ok_or("no such branch")?;
-    let blob = String::from_utf8_lossy(&run(bare, &["hash-object", "-w", "--stdin"], &[], Some(content))?).trim().to_string();
+    let blob = String::from_utf8_lossy(&run(
+        bare,
+        &["hash-object", "-w", "--stdin"],
+        &[],
+        Some(content),
+    )?)
+    .trim()
+    .to_string();
     let index = bare.join(format!("fake-index-{}", uuid::Uuid::new_v4()));
     let index_s = index.to_string_lossy().into_owned();
     let date_s = format!("@{date} +0000");
@@ -173,13 +233,35 @@ pub fn commit_file(bare: &Path, branch: &str, path: &str, content: &[u8], messag
     let result = (|| {
         run(bare, &["read-tree", &parent], &env, None)?;
         let info = format!("100644,{blob},{path}");
-        run(bare, &["update-index", "--add", "--cacheinfo", &info], &env, None)?;
-        let tree = String::from_utf8_lossy(&run(bare, &["write-tree"], &env, None)?).trim().to_string();
-        let commit = String::from_utf8_lossy(&run(bare, &["commit-tree", &tree, "-p", &parent, "-m", message], &env, None)?)
+        run(
+            bare,
+            &["update-index", "--add", "--cacheinfo", &info],
+            &env,
+            None,
+        )?;
+        let tree = String::from_utf8_lossy(&run(bare, &["write-tree"], &env, None)?)
             .trim()
             .to_string();
-        update_ref(bare, &format!("refs/heads/{branch}"), &commit, Some(&parent))?;
-        Ok(Committed { commit, parent: parent.clone(), tree, blob: blob.clone() })
+        let commit = String::from_utf8_lossy(&run(
+            bare,
+            &["commit-tree", &tree, "-p", &parent, "-m", message],
+            &env,
+            None,
+        )?)
+        .trim()
+        .to_string();
+        update_ref(
+            bare,
+            &format!("refs/heads/{branch}"),
+            &commit,
+            Some(&parent),
+        )?;
+        Ok(Committed {
+            commit,
+            parent: parent.clone(),
+            tree,
+            blob: blob.clone(),
+        })
     })();
     let _ = std::fs::remove_file(&index);
     result
@@ -199,7 +281,11 @@ pub fn diff(bare: &Path, base: &str, head: &str) -> Result<Vec<FileDiff>, String
     let chunks = split_chunks(&patch);
     let entries = parse_raw(&raw);
     if chunks.len() != entries.len() {
-        return Err(format!("diff has {} raw entries but {} patch chunks", entries.len(), chunks.len()));
+        return Err(format!(
+            "diff has {} raw entries but {} patch chunks",
+            entries.len(),
+            chunks.len()
+        ));
     }
     Ok(entries
         .into_iter()
@@ -239,7 +325,11 @@ fn parse_raw(raw: &[u8]) -> Vec<FileDiff> {
             "T" => "changed",
             _ => "modified",
         };
-        let sha = if status == "removed" { old_sha } else { new_sha };
+        let sha = if status == "removed" {
+            old_sha
+        } else {
+            new_sha
+        };
         out.push(FileDiff {
             filename,
             previous_filename: if status == "renamed" { previous } else { None },

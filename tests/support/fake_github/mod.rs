@@ -55,7 +55,9 @@ impl FakeGitHub {
     /// may block (e.g. run `git clone`) without starving it.
     pub async fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("local addr");
         let shared: Shared = Arc::new(Mutex::new(State::new(format!("http://{addr}"), APP_ID)));
         let app = server::router(shared.clone());
@@ -69,7 +71,8 @@ impl FakeGitHub {
                     .build()
                     .expect("fake runtime");
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                     let serve = axum::serve(listener, app);
                     tokio::select! {
                         _ = serve => {},
@@ -80,7 +83,11 @@ impl FakeGitHub {
                 rt.shutdown_background();
             })
             .expect("spawn fake thread");
-        Self { shared, addr, shutdown: Some(tx) }
+        Self {
+            shared,
+            addr,
+            shutdown: Some(tx),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -151,9 +158,21 @@ impl FakeGitHub {
     /// Issues a token for `installation` directly, skipping the JWT exchange.
     pub fn issue_token(&self, installation: u64) -> String {
         let mut st = self.state();
-        let token = format!("ghs_{}", (0..36).map(|_| fastrand::alphanumeric()).collect::<String>());
+        let token = format!(
+            "ghs_{}",
+            (0..36)
+                .map(|_| fastrand::alphanumeric())
+                .collect::<String>()
+        );
         let expires_at = st.now() + st.token_ttl;
-        st.tokens.insert(token.clone(), Token { installation, expires_at, only: None });
+        st.tokens.insert(
+            token.clone(),
+            Token {
+                installation,
+                expires_at,
+                only: None,
+            },
+        );
         token
     }
 
@@ -186,10 +205,16 @@ impl FakeGitHub {
 
     /// Registers PR `number` from `refs/pull/N/head` into branch `base`.
     pub fn add_pull_with_base(&self, owner: &str, name: &str, number: u64, base: &str) {
-        let bare = self.state().repo(owner, name).expect("add_repo first").bare.clone();
+        let bare = self
+            .state()
+            .repo(owner, name)
+            .expect("add_repo first")
+            .bare
+            .clone();
         let head = git_repo::rev_parse(&bare, &format!("refs/pull/{number}/head"))
             .unwrap_or_else(|| panic!("{owner}/{name} has no refs/pull/{number}/head"));
-        let head_ref = git_repo::branch_at(&bare, &head).unwrap_or_else(|| format!("pull-{number}"));
+        let head_ref =
+            git_repo::branch_at(&bare, &head).unwrap_or_else(|| format!("pull-{number}"));
         let mut st = self.state();
         let (id, now) = (st.next_id(), st.now());
         let repo = st.repo_mut(owner, name).expect("repo");
@@ -222,7 +247,14 @@ impl FakeGitHub {
     }
 
     /// Opens an issue directly (as the App's bot) and returns its number.
-    pub fn add_issue(&self, owner: &str, name: &str, title: &str, body: &str, labels: &[&str]) -> u64 {
+    pub fn add_issue(
+        &self,
+        owner: &str,
+        name: &str,
+        title: &str,
+        body: &str,
+        labels: &[&str],
+    ) -> u64 {
         let mut st = self.state();
         let (id, now) = (st.next_id(), st.now());
         let repo = st.repo_mut(owner, name).expect("repo");
@@ -258,25 +290,40 @@ impl FakeGitHub {
 
     /// Issues of `owner/name`, in creation order.
     pub fn issues(&self, owner: &str, name: &str) -> Vec<Issue> {
-        self.state().repo(owner, name).map(|r| r.issues.clone()).unwrap_or_default()
+        self.state()
+            .repo(owner, name)
+            .map(|r| r.issues.clone())
+            .unwrap_or_default()
     }
 
     /// Pull requests of `owner/name`, in creation order.
     pub fn pulls(&self, owner: &str, name: &str) -> Vec<Pull> {
-        self.state().repo(owner, name).map(|r| r.pulls.clone()).unwrap_or_default()
+        self.state()
+            .repo(owner, name)
+            .map(|r| r.pulls.clone())
+            .unwrap_or_default()
     }
 
     /// Comments on issue or PR `n`, oldest first.
     pub fn comments(&self, owner: &str, name: &str, n: u64) -> Vec<Comment> {
         self.state()
             .repo(owner, name)
-            .map(|r| r.comments.iter().filter(|c| c.issue == n).cloned().collect())
+            .map(|r| {
+                r.comments
+                    .iter()
+                    .filter(|c| c.issue == n)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Repository labels.
     pub fn labels(&self, owner: &str, name: &str) -> Vec<Label> {
-        self.state().repo(owner, name).map(|r| r.labels.clone()).unwrap_or_default()
+        self.state()
+            .repo(owner, name)
+            .map(|r| r.labels.clone())
+            .unwrap_or_default()
     }
 
     /// Sets `user`'s role: admin, maintain, write, triage, read or none.
@@ -289,7 +336,13 @@ impl FakeGitHub {
     }
 
     /// Seeds a webhook delivery and returns its id.
-    pub fn add_hook_delivery(&self, guid: &str, event: &str, action: Option<&str>, status_code: u16) -> u64 {
+    pub fn add_hook_delivery(
+        &self,
+        guid: &str,
+        event: &str,
+        action: Option<&str>,
+        status_code: u16,
+    ) -> u64 {
         let mut st = self.state();
         let (id, now) = (st.next_id(), st.now());
         st.deliveries.push(HookDelivery {
@@ -345,6 +398,10 @@ impl Drop for FakeGitHub {
 pub fn mint_jwt(pem: &str, iss: &str, iat: i64, exp: i64) -> String {
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).expect("RSA PEM");
     let claims = serde_json::json!({"iss": iss, "iat": iat, "exp": exp});
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key)
-        .expect("sign JWT")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .expect("sign JWT")
 }

@@ -12,7 +12,12 @@ use serde_json::Value;
 use super::shapes::Urls;
 
 /// The page of `items` the query asks for, with GitHub's `Link` header.
-pub fn page(items: Vec<Value>, query: &BTreeMap<String, String>, urls: &Urls, path: &str) -> Response {
+pub fn page(
+    items: Vec<Value>,
+    query: &BTreeMap<String, String>,
+    urls: &Urls,
+    path: &str,
+) -> Response {
     let per_page = query
         .get("per_page")
         .and_then(|p| p.parse::<usize>().ok())
@@ -25,12 +30,19 @@ pub fn page(items: Vec<Value>, query: &BTreeMap<String, String>, urls: &Urls, pa
         .filter(|p| *p > 0)
         .unwrap_or(1);
     let last = items.len().div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
     let link_to = |p: usize| {
         let mut q = query.clone();
         q.insert("per_page".into(), per_page.to_string());
         q.insert("page".into(), p.to_string());
-        let qs: Vec<String> = q.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        let qs: Vec<String> = q
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
         format!("{}{path}?{}", urls.api, qs.join("&"))
     };
     let mut links = Vec::new();
@@ -57,7 +69,9 @@ pub fn page(items: Vec<Value>, query: &BTreeMap<String, String>, urls: &Urls, pa
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -28,7 +28,11 @@ fn account(s: &Shared, id: u64) -> Option<String> {
     st.installation_repos(id).first().map(|r| r.owner.clone())
 }
 
-pub async fn list_installations(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap) -> Answer {
+pub async fn list_installations(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+) -> Answer {
     let st = s.lock().expect("state lock");
     require_app(&st, &headers)?;
     let mut ids: Vec<u64> = st.repos.values().filter_map(|r| r.installation).collect();
@@ -36,33 +40,63 @@ pub async fn list_installations(State(s): State<Shared>, Extension(urls): Extens
     ids.dedup();
     let list: Vec<Value> = ids
         .iter()
-        .filter_map(|id| st.installation_repos(*id).first().map(|r| shapes::installation(&urls, *id, &r.owner, st.app_id)))
+        .filter_map(|id| {
+            st.installation_repos(*id)
+                .first()
+                .map(|r| shapes::installation(&urls, *id, &r.owner, st.app_id))
+        })
         .collect();
     Ok(json_response(StatusCode::OK, Value::Array(list)))
 }
 
-pub async fn get_installation(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path(id): Path<u64>) -> Answer {
+pub async fn get_installation(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Answer {
     let app_id = {
         let st = s.lock().expect("state lock");
         require_app(&st, &headers)?;
         st.app_id
     };
     let owner = account(&s, id).ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, shapes::installation(&urls, id, &owner, app_id)))
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::installation(&urls, id, &owner, app_id),
+    ))
 }
 
-pub async fn repo_installation(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>) -> Answer {
+pub async fn repo_installation(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+) -> Answer {
     let st = s.lock().expect("state lock");
     require_app(&st, &headers)?;
     let repo = st.repo(&o, &r).ok_or_else(not_found)?;
     let id = repo.installation.ok_or_else(not_found)?;
-    let owner = st.installation_repos(id).first().map(|r| r.owner.clone()).unwrap_or_default();
-    Ok(json_response(StatusCode::OK, shapes::installation(&urls, id, &owner, st.app_id)))
+    let owner = st
+        .installation_repos(id)
+        .first()
+        .map(|r| r.owner.clone())
+        .unwrap_or_default();
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::installation(&urls, id, &owner, st.app_id),
+    ))
 }
 
 /// 201 with a fresh `ghs_…` token living `token_ttl` seconds; `repositories`
 /// (names) narrows it, 422 if one is outside the installation.
-pub async fn create_token(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path(id): Path<u64>, body: Bytes) -> Answer {
+pub async fn create_token(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    body: Bytes,
+) -> Answer {
     let body = json_body(&body)?;
     let (token, expires_at, narrowed) = {
         let mut st = s.lock().expect("state lock");
@@ -77,20 +111,36 @@ pub async fn create_token(State(s): State<Shared>, Extension(urls): Extension<Ur
                 let mut keys = Vec::new();
                 for n in names.iter().filter_map(Value::as_str) {
                     let Some(r) = repos.iter().find(|r| r.name.eq_ignore_ascii_case(n)) else {
-                        return Err(validation(json!([{"resource": "Installation", "code": "invalid", "field": "repositories",
-                            "message": format!("There is at least one repository that does not exist or is not accessible to the parent installation: {n}")}])));
+                        return Err(validation(
+                            json!([{"resource": "Installation", "code": "invalid", "field": "repositories",
+                            "message": format!("There is at least one repository that does not exist or is not accessible to the parent installation: {n}")}]),
+                        ));
                     };
                     keys.push(key(&r.owner, &r.name));
                 }
                 Some(keys)
             }
         };
-        let narrowed: Option<Vec<_>> = only
-            .as_ref()
-            .map(|keys| keys.iter().filter_map(|k| st.repos.get(k).cloned()).collect());
-        let token: String = format!("ghs_{}", (0..36).map(|_| fastrand::alphanumeric()).collect::<String>());
+        let narrowed: Option<Vec<_>> = only.as_ref().map(|keys| {
+            keys.iter()
+                .filter_map(|k| st.repos.get(k).cloned())
+                .collect()
+        });
+        let token: String = format!(
+            "ghs_{}",
+            (0..36)
+                .map(|_| fastrand::alphanumeric())
+                .collect::<String>()
+        );
         let expires_at = st.now() + st.token_ttl;
-        st.tokens.insert(token.clone(), Token { installation: id, expires_at, only });
+        st.tokens.insert(
+            token.clone(),
+            Token {
+                installation: id,
+                expires_at,
+                only,
+            },
+        );
         (token, expires_at, narrowed)
     };
     let repos = match narrowed {
@@ -107,23 +157,47 @@ pub async fn create_token(State(s): State<Shared>, Extension(urls): Extension<Ur
             .collect(),
         ),
     };
-    Ok(json_response(StatusCode::CREATED, shapes::access_token(&token, expires_at, repos)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shapes::access_token(&token, expires_at, repos),
+    ))
 }
 
 /// Newest first; `cursor` continues after a delivery id, as GitHub's opaque cursor does.
-pub async fn list_deliveries(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn list_deliveries(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let st = s.lock().expect("state lock");
     require_app(&st, &headers)?;
-    let per_page = q.get("per_page").and_then(|p| p.parse::<usize>().ok()).filter(|p| *p > 0).unwrap_or(30).min(100);
-    let after = q.get("cursor").and_then(|c| c.strip_prefix("v1_")).and_then(|c| c.parse::<u64>().ok());
-    let mut all: Vec<_> = st.deliveries.iter().filter(|d| after.is_none_or(|a| d.id < a)).collect();
+    let per_page = q
+        .get("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p > 0)
+        .unwrap_or(30)
+        .min(100);
+    let after = q
+        .get("cursor")
+        .and_then(|c| c.strip_prefix("v1_"))
+        .and_then(|c| c.parse::<u64>().ok());
+    let mut all: Vec<_> = st
+        .deliveries
+        .iter()
+        .filter(|d| after.is_none_or(|a| d.id < a))
+        .collect();
     all.sort_by(|a, b| b.id.cmp(&a.id));
     let more = all.len() > per_page;
     let page: Vec<_> = all.into_iter().take(per_page).collect();
     let body = Value::Array(page.iter().map(|d| shapes::delivery(d)).collect());
     let mut resp = json_response(StatusCode::OK, body);
     if let (true, Some(last)) = (more, page.last()) {
-        let next = format!("{}/app/hook/deliveries?per_page={per_page}&cursor={}", urls.api, encode(&format!("v1_{}", last.id)));
+        let next = format!(
+            "{}/app/hook/deliveries?per_page={per_page}&cursor={}",
+            urls.api,
+            encode(&format!("v1_{}", last.id))
+        );
         if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             resp.headers_mut().insert("link", v);
         }

@@ -29,7 +29,11 @@ fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|x| x.as_str().or_else(|| x["name"].as_str()).map(str::to_string))
+                .filter_map(|x| {
+                    x.as_str()
+                        .or_else(|| x["name"].as_str())
+                        .map(str::to_string)
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -39,13 +43,21 @@ fn strings(v: &Value) -> Vec<String> {
 fn ensure_labels(st: &mut FakeState, o: &str, r: &str, names: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for n in names {
-        let existing = st.repo(o, r).and_then(|repo| repo.label(n)).map(|l| l.name.clone());
+        let existing = st
+            .repo(o, r)
+            .and_then(|repo| repo.label(n))
+            .map(|l| l.name.clone());
         let name = match existing {
             Some(name) => name,
             None => {
                 let id = st.next_id();
                 let repo = st.repo_mut(o, r).expect("repo exists");
-                repo.labels.push(Label { id, name: n.clone(), color: "ededed".into(), description: None });
+                repo.labels.push(Label {
+                    id,
+                    name: n.clone(),
+                    color: "ededed".into(),
+                    description: None,
+                });
                 n.clone()
             }
         };
@@ -62,14 +74,30 @@ fn issue_json(urls: &Urls, repo: &Repo, i: &Issue) -> Value {
 }
 
 fn reload(s: &Shared, o: &str, r: &str) -> Repo {
-    s.lock().expect("state lock").repo(o, r).cloned().expect("repo exists")
+    s.lock()
+        .expect("state lock")
+        .repo(o, r)
+        .cloned()
+        .expect("repo exists")
 }
 
-pub async fn create(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, body: Bytes) -> Answer {
+pub async fn create(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
     load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
-    let Some(title) = body["title"].as_str().filter(|t| !t.is_empty()).map(str::to_string) else {
-        return Err(validation(json!([{"resource": "Issue", "code": "missing_field", "field": "title"}])));
+    let Some(title) = body["title"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+    else {
+        return Err(validation(
+            json!([{"resource": "Issue", "code": "missing_field", "field": "title"}]),
+        ));
     };
     if too_long(&body["body"]) {
         return Err(body_too_long("Issue"));
@@ -97,17 +125,39 @@ pub async fn create(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
         number
     };
     let repo = reload(&s, &o, &r);
-    let i = repo.issues.iter().find(|i| i.number == number).expect("just created");
-    Ok(json_response(StatusCode::CREATED, issue_json(&urls, &repo, i)))
+    let i = repo
+        .issues
+        .iter()
+        .find(|i| i.number == number)
+        .expect("just created");
+    Ok(json_response(
+        StatusCode::CREATED,
+        issue_json(&urls, &repo, i),
+    ))
 }
 
-pub async fn get_issue(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>) -> Answer {
+pub async fn get_issue(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
-    let i = repo.issues.iter().find(|i| i.number == n).ok_or_else(not_found)?;
+    let i = repo
+        .issues
+        .iter()
+        .find(|i| i.number == n)
+        .ok_or_else(not_found)?;
     Ok(json_response(StatusCode::OK, issue_json(&urls, &repo, i)))
 }
 
-pub async fn update(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>, body: Bytes) -> Answer {
+pub async fn update(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Answer {
     load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
     if too_long(&body["body"]) {
@@ -130,7 +180,12 @@ pub async fn update(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
             Some("closed") if i.state != "closed" => {
                 i.state = "closed".into();
                 i.closed_at = Some(now);
-                i.state_reason = Some(body["state_reason"].as_str().unwrap_or("completed").to_string());
+                i.state_reason = Some(
+                    body["state_reason"]
+                        .as_str()
+                        .unwrap_or("completed")
+                        .to_string(),
+                );
             }
             Some("open") if i.state != "open" => {
                 i.state = "open".into();
@@ -142,7 +197,11 @@ pub async fn update(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
                     i.state_reason = Some(reason.to_string());
                 }
             }
-            Some(_) => return Err(validation(json!([{"resource": "Issue", "code": "invalid", "field": "state"}]))),
+            Some(_) => {
+                return Err(validation(
+                    json!([{"resource": "Issue", "code": "invalid", "field": "state"}]),
+                ));
+            }
         }
         if let Some(l) = labels {
             i.labels = l;
@@ -157,16 +216,29 @@ pub async fn update(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
     Ok(json_response(StatusCode::OK, issue_json(&urls, &repo, i)))
 }
 
-pub async fn list(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn list(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let state = q.get("state").map(String::as_str).unwrap_or("open");
-    let wanted: Vec<&str> = q.get("labels").map(|l| l.split(',').collect()).unwrap_or_default();
+    let wanted: Vec<&str> = q
+        .get("labels")
+        .map(|l| l.split(',').collect())
+        .unwrap_or_default();
     let items: Vec<Value> = repo
         .issues
         .iter()
         .rev()
         .filter(|i| state == "all" || i.state == state)
-        .filter(|i| wanted.iter().all(|w| i.labels.iter().any(|l| l.eq_ignore_ascii_case(w))))
+        .filter(|i| {
+            wanted
+                .iter()
+                .all(|w| i.labels.iter().any(|l| l.eq_ignore_ascii_case(w)))
+        })
         .map(|i| issue_json(&urls, &repo, i))
         .collect();
     Ok(page(items, &q, &urls, &format!("/repos/{o}/{r}/issues")))
@@ -176,14 +248,22 @@ fn issue_exists(repo: &Repo, n: u64) -> bool {
     repo.issues.iter().any(|i| i.number == n) || repo.pulls.iter().any(|p| p.number == n)
 }
 
-pub async fn create_comment(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>, body: Bytes) -> Answer {
+pub async fn create_comment(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, true)?;
     if !issue_exists(&repo, n) {
         return Err(not_found());
     }
     let body = json_body(&body)?;
     let Some(text) = body["body"].as_str().map(str::to_string) else {
-        return Err(validation(json!([{"resource": "IssueComment", "code": "missing_field", "field": "body"}])));
+        return Err(validation(
+            json!([{"resource": "IssueComment", "code": "missing_field", "field": "body"}]),
+        ));
     };
     if too_long(&body["body"]) {
         return Err(body_too_long("IssueComment"));
@@ -191,14 +271,32 @@ pub async fn create_comment(State(s): State<Shared>, Extension(urls): Extension<
     let c = {
         let mut st = s.lock().expect("state lock");
         let (id, now) = (st.next_id(), st.now());
-        let c = Comment { id, issue: n, body: text, user: BOT_LOGIN.into(), created_at: now };
-        st.repo_mut(&o, &r).ok_or_else(not_found)?.comments.push(c.clone());
+        let c = Comment {
+            id,
+            issue: n,
+            body: text,
+            user: BOT_LOGIN.into(),
+            created_at: now,
+        };
+        st.repo_mut(&o, &r)
+            .ok_or_else(not_found)?
+            .comments
+            .push(c.clone());
         c
     };
-    Ok(json_response(StatusCode::CREATED, shapes::comment(&urls, &repo, &c)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shapes::comment(&urls, &repo, &c),
+    ))
 }
 
-pub async fn list_comments(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn list_comments(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     if !issue_exists(&repo, n) {
         return Err(not_found());
@@ -209,58 +307,121 @@ pub async fn list_comments(State(s): State<Shared>, Extension(urls): Extension<U
         .filter(|c| c.issue == n)
         .map(|c| shapes::comment(&urls, &repo, c))
         .collect();
-    Ok(page(items, &q, &urls, &format!("/repos/{o}/{r}/issues/{n}/comments")))
+    Ok(page(
+        items,
+        &q,
+        &urls,
+        &format!("/repos/{o}/{r}/issues/{n}/comments"),
+    ))
 }
 
-pub async fn list_labels(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn list_labels(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
-    let items = repo.labels.iter().map(|l| shapes::label(&urls, &repo, l)).collect();
+    let items = repo
+        .labels
+        .iter()
+        .map(|l| shapes::label(&urls, &repo, l))
+        .collect();
     Ok(page(items, &q, &urls, &format!("/repos/{o}/{r}/labels")))
 }
 
-pub async fn get_label(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, name)): Path<(String, String, String)>) -> Answer {
+pub async fn get_label(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, name)): Path<(String, String, String)>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let l = repo.label(&name).ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, shapes::label(&urls, &repo, l)))
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::label(&urls, &repo, l),
+    ))
 }
 
 /// 422 `already_exists` when a label of that name exists in any letter case.
-pub async fn create_label(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, body: Bytes) -> Answer {
+pub async fn create_label(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
     load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
-    let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string) else {
-        return Err(validation(json!([{"resource": "Label", "code": "missing_field", "field": "name"}])));
+    let Some(name) = body["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
+        return Err(validation(
+            json!([{"resource": "Label", "code": "missing_field", "field": "name"}]),
+        ));
     };
     let l = {
         let mut st = s.lock().expect("state lock");
         let id = st.next_id();
         let repo = st.repo_mut(&o, &r).ok_or_else(not_found)?;
         if repo.label(&name).is_some() {
-            return Err(validation(json!([{"resource": "Label", "code": "already_exists", "field": "name"}])));
+            return Err(validation(
+                json!([{"resource": "Label", "code": "already_exists", "field": "name"}]),
+            ));
         }
         let l = Label {
             id,
             name,
-            color: body["color"].as_str().unwrap_or("ededed").trim_start_matches('#').to_string(),
+            color: body["color"]
+                .as_str()
+                .unwrap_or("ededed")
+                .trim_start_matches('#')
+                .to_string(),
             description: body["description"].as_str().map(str::to_string),
         };
         repo.labels.push(l.clone());
         l
     };
     let repo = reload(&s, &o, &r);
-    Ok(json_response(StatusCode::CREATED, shapes::label(&urls, &repo, &l)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shapes::label(&urls, &repo, &l),
+    ))
 }
 
 fn labels_of(urls: &Urls, repo: &Repo, n: u64) -> Value {
     let i = repo.issues.iter().find(|i| i.number == n);
     let names = i.map(|i| i.labels.clone()).unwrap_or_default();
-    Value::Array(names.iter().filter_map(|n| repo.label(n)).map(|l| shapes::label(urls, repo, l)).collect())
+    Value::Array(
+        names
+            .iter()
+            .filter_map(|n| repo.label(n))
+            .map(|l| shapes::label(urls, repo, l))
+            .collect(),
+    )
 }
 
-async fn change_labels(s: Shared, urls: Urls, headers: HeaderMap, o: String, r: String, n: u64, body: Bytes, replace: bool) -> Answer {
+async fn change_labels(
+    s: Shared,
+    urls: Urls,
+    headers: HeaderMap,
+    o: String,
+    r: String,
+    n: u64,
+    body: Bytes,
+    replace: bool,
+) -> Answer {
     load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
-    let names = if body.is_array() { strings(&body) } else { strings(&body["labels"]) };
+    let names = if body.is_array() {
+        strings(&body)
+    } else {
+        strings(&body["labels"])
+    };
     {
         let mut st = s.lock().expect("state lock");
         let names = ensure_labels(&mut st, &o, &r, &names);
@@ -279,16 +440,33 @@ async fn change_labels(s: Shared, urls: Urls, headers: HeaderMap, o: String, r: 
     Ok(json_response(StatusCode::OK, labels_of(&urls, &repo, n)))
 }
 
-pub async fn add_labels(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>, body: Bytes) -> Answer {
+pub async fn add_labels(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Answer {
     change_labels(s, urls, headers, o, r, n, body, false).await
 }
 
-pub async fn set_labels(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>, body: Bytes) -> Answer {
+pub async fn set_labels(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Answer {
     change_labels(s, urls, headers, o, r, n, body, true).await
 }
 
 /// 404 `Label does not exist` when the issue lacks it, as GitHub answers.
-pub async fn remove_label(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n, name)): Path<(String, String, u64, String)>) -> Answer {
+pub async fn remove_label(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n, name)): Path<(String, String, u64, String)>,
+) -> Answer {
     load(&s, &headers, &o, &r, true)?;
     {
         let mut st = s.lock().expect("state lock");

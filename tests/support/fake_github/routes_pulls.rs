@@ -66,7 +66,10 @@ async fn compute(s: &Shared, repo: &Repo, p: &Pull) -> Result<Computed, Response
                     .await
                     .map_err(|e| super::errors::gh_error(StatusCode::INTERNAL_SERVER_ERROR, &e))?,
             );
-            s.lock().expect("state lock").diff_cache.insert(key, f.clone());
+            s.lock()
+                .expect("state lock")
+                .diff_cache
+                .insert(key, f.clone());
             f
         }
     };
@@ -79,37 +82,83 @@ async fn compute(s: &Shared, repo: &Repo, p: &Pull) -> Result<Computed, Response
         deletions: files.iter().map(|f| f.deletions).sum(),
         changed_files: files.len() as u64,
     };
-    Ok(Computed { facts, files, merge_base: mb })
+    Ok(Computed {
+        facts,
+        files,
+        merge_base: mb,
+    })
 }
 
 fn find_pull(repo: &Repo, n: u64) -> Result<Pull, Response> {
-    repo.pulls.iter().find(|p| p.number == n).cloned().ok_or_else(not_found)
+    repo.pulls
+        .iter()
+        .find(|p| p.number == n)
+        .cloned()
+        .ok_or_else(not_found)
 }
 
-pub async fn get_pull(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>) -> Answer {
+pub async fn get_pull(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let p = find_pull(&repo, n)?;
     let c = compute(&s, &repo, &p).await?;
-    let accept = headers.get("accept").and_then(|a| a.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get("accept")
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("");
     if accept.contains(".diff") {
         if c.files.len() > MAX_DIFF_FILES {
             return Err(answer(&Fault::TooLarge).expect("too large answer"));
         }
-        let (bare, mb, head) = (repo.bare.clone(), c.merge_base.clone(), c.facts.head_sha.clone());
-        let text = blocking(move || git_repo::run(&bare, &["diff", "-M", "--no-color", "--no-ext-diff", &mb, &head], &[], None))
-            .await
-            .map_err(|e| super::errors::gh_error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-        return Ok((StatusCode::OK, [("content-type", "application/vnd.github.diff; charset=utf-8")], text).into_response());
+        let (bare, mb, head) = (
+            repo.bare.clone(),
+            c.merge_base.clone(),
+            c.facts.head_sha.clone(),
+        );
+        let text = blocking(move || {
+            git_repo::run(
+                &bare,
+                &["diff", "-M", "--no-color", "--no-ext-diff", &mb, &head],
+                &[],
+                None,
+            )
+        })
+        .await
+        .map_err(|e| super::errors::gh_error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        return Ok((
+            StatusCode::OK,
+            [("content-type", "application/vnd.github.diff; charset=utf-8")],
+            text,
+        )
+            .into_response());
     }
-    Ok(json_response(StatusCode::OK, shapes::pull(&urls, &repo, &p, &c.facts)))
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::pull(&urls, &repo, &p, &c.facts),
+    ))
 }
 
 /// The files endpoint: at most 3,000 files (or the `cap_files` lie), 200 either way.
-pub async fn files(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, n)): Path<(String, String, u64)>, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn files(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let p = find_pull(&repo, n)?;
     let c = compute(&s, &repo, &p).await?;
-    let cap = s.lock().expect("state lock").cap_files.unwrap_or(MAX_FILES).min(MAX_FILES);
+    let cap = s
+        .lock()
+        .expect("state lock")
+        .cap_files
+        .unwrap_or(MAX_FILES)
+        .min(MAX_FILES);
     let items: Vec<Value> = c
         .files
         .iter()
@@ -123,7 +172,13 @@ pub async fn files(State(s): State<Shared>, Extension(urls): Extension<Urls>, he
     Ok(page(items, &q, &urls, &path))
 }
 
-pub async fn list(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn list(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let state = q.get("state").map(String::as_str).unwrap_or("open");
     let head = q.get("head").map(|h| match h.split_once(':') {
@@ -136,7 +191,11 @@ pub async fn list(State(s): State<Shared>, Extension(urls): Extension<Urls>, hea
             continue;
         }
         if let Some((owner, branch)) = &head {
-            if owner.as_ref().is_some_and(|o| !o.eq_ignore_ascii_case(&repo.owner)) || &p.head_ref != branch {
+            if owner
+                .as_ref()
+                .is_some_and(|o| !o.eq_ignore_ascii_case(&repo.owner))
+                || &p.head_ref != branch
+            {
                 continue;
             }
         }
@@ -149,7 +208,13 @@ pub async fn list(State(s): State<Shared>, Extension(urls): Extension<Urls>, hea
     Ok(page(items, &q, &urls, &format!("/repos/{o}/{r}/pulls")))
 }
 
-pub async fn create(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, body: Bytes) -> Answer {
+pub async fn create(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
     let head = body["head"].as_str().unwrap_or("");
@@ -157,7 +222,9 @@ pub async fn create(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
     let base_ref = body["base"].as_str().unwrap_or("").to_string();
     let title = body["title"].as_str().unwrap_or("").to_string();
     if title.is_empty() {
-        return Err(validation(json!([{"resource": "PullRequest", "code": "missing_field", "field": "title"}])));
+        return Err(validation(
+            json!([{"resource": "PullRequest", "code": "missing_field", "field": "title"}]),
+        ));
     }
     let (bare, h, b) = (repo.bare.clone(), head_ref.clone(), base_ref.clone());
     let tips = blocking(move || {
@@ -169,20 +236,36 @@ pub async fn create(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
     .await;
     let (head_sha, base_sha) = match tips {
         (Some(h), Some(b)) => (h, b),
-        (None, _) => return Err(validation(json!([{"resource": "PullRequest", "field": "head", "code": "invalid"}]))),
-        (_, None) => return Err(validation(json!([{"resource": "PullRequest", "field": "base", "code": "invalid"}]))),
+        (None, _) => {
+            return Err(validation(
+                json!([{"resource": "PullRequest", "field": "head", "code": "invalid"}]),
+            ));
+        }
+        (_, None) => {
+            return Err(validation(
+                json!([{"resource": "PullRequest", "field": "base", "code": "invalid"}]),
+            ));
+        }
     };
     if head_sha == base_sha {
-        return Err(validation(json!([{"resource": "PullRequest", "code": "custom",
-            "message": format!("No commits between {base_ref} and {head_ref}")}])));
+        return Err(validation(
+            json!([{"resource": "PullRequest", "code": "custom",
+            "message": format!("No commits between {base_ref} and {head_ref}")}]),
+        ));
     }
     let p = {
         let mut st = s.lock().expect("state lock");
         let (id, now) = (st.next_id(), st.now());
         let repo_mut = st.repo_mut(&o, &r).ok_or_else(not_found)?;
-        if repo_mut.pulls.iter().any(|p| p.state == "open" && p.head_ref == head_ref && p.base_ref == base_ref) {
-            return Err(validation(json!([{"resource": "PullRequest", "code": "custom",
-                "message": format!("A pull request already exists for {}:{head_ref}.", repo_mut.owner)}])));
+        if repo_mut
+            .pulls
+            .iter()
+            .any(|p| p.state == "open" && p.head_ref == head_ref && p.base_ref == base_ref)
+        {
+            return Err(validation(
+                json!([{"resource": "PullRequest", "code": "custom",
+                "message": format!("A pull request already exists for {}:{head_ref}.", repo_mut.owner)}]),
+            ));
         }
         let number = repo_mut.take_number();
         let p = Pull {
@@ -201,5 +284,8 @@ pub async fn create(State(s): State<Shared>, Extension(urls): Extension<Urls>, h
     };
     let repo = load(&s, &headers, &o, &r, false)?;
     let c = compute(&s, &repo, &p).await?;
-    Ok(json_response(StatusCode::CREATED, shapes::pull(&urls, &repo, &p, &c.facts)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shapes::pull(&urls, &repo, &p, &c.facts),
+    ))
 }

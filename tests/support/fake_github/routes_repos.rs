@@ -23,24 +23,50 @@ use super::state::{BOT_LOGIN, Repo, Shared};
 type Answer = Result<Response, Response>;
 
 /// The repository, if the caller may read (or write) it; GitHub's refusal if not.
-pub fn load(shared: &Shared, headers: &HeaderMap, o: &str, r: &str, write: bool) -> Result<Repo, Response> {
+pub fn load(
+    shared: &Shared,
+    headers: &HeaderMap,
+    o: &str,
+    r: &str,
+    write: bool,
+) -> Result<Repo, Response> {
     let st = shared.lock().expect("state lock");
     repo_access(&st, headers, o, r, write)?;
     st.repo(o, r).cloned().ok_or_else(not_found)
 }
 
-pub async fn get_repo(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>) -> Answer {
+pub async fn get_repo(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let bare = repo.bare.clone();
     let branch = blocking(move || git_repo::default_branch(&bare)).await;
-    Ok(json_response(StatusCode::OK, shapes::repository(&urls, &repo, &branch)))
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::repository(&urls, &repo, &branch),
+    ))
 }
 
-pub async fn get_root_contents(s: State<Shared>, urls: Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, q: Query<BTreeMap<String, String>>) -> Answer {
+pub async fn get_root_contents(
+    s: State<Shared>,
+    urls: Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    q: Query<BTreeMap<String, String>>,
+) -> Answer {
     get_contents(s, urls, headers, Path((o, r, String::new())), q).await
 }
 
-pub async fn get_contents(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, path)): Path<(String, String, String)>, Query(q): Query<BTreeMap<String, String>>) -> Answer {
+pub async fn get_contents(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, path)): Path<(String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let bare = repo.bare.clone();
     let path = path.trim_matches('/').to_string();
@@ -50,13 +76,18 @@ pub async fn get_contents(State(s): State<Shared>, Extension(urls): Extension<Ur
         let commit = git_repo::rev_parse(&bare, &git_ref)?;
         let entry = git_repo::entry(&bare, &commit, &path)?;
         if entry.kind == "tree" {
-            let items: Vec<(String, git_repo::TreeEntry, usize)> = git_repo::list_dir(&bare, &commit, &path)
-                .into_iter()
-                .map(|e| {
-                    let size = if e.kind == "blob" { git_repo::blob(&bare, &e.sha).map(|b| b.len()).unwrap_or(0) } else { 0 };
-                    (git_ref.clone(), e, size)
-                })
-                .collect();
+            let items: Vec<(String, git_repo::TreeEntry, usize)> =
+                git_repo::list_dir(&bare, &commit, &path)
+                    .into_iter()
+                    .map(|e| {
+                        let size = if e.kind == "blob" {
+                            git_repo::blob(&bare, &e.sha).map(|b| b.len()).unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        (git_ref.clone(), e, size)
+                    })
+                    .collect();
             Some(Err(items))
         } else {
             let bytes = git_repo::blob(&bare, &entry.sha).ok()?;
@@ -66,7 +97,19 @@ pub async fn get_contents(State(s): State<Shared>, Extension(urls): Extension<Ur
     .await
     .ok_or_else(not_found)?;
     Ok(match found {
-        Ok((git_ref, e, bytes)) => json_response(StatusCode::OK, shapes::content(&urls, &repo, "file", &e.path, &e.sha, bytes.len(), &git_ref, Some(&bytes))),
+        Ok((git_ref, e, bytes)) => json_response(
+            StatusCode::OK,
+            shapes::content(
+                &urls,
+                &repo,
+                "file",
+                &e.path,
+                &e.sha,
+                bytes.len(),
+                &git_ref,
+                Some(&bytes),
+            ),
+        ),
         Err(items) => {
             let list: Vec<Value> = items
                 .iter()
@@ -82,16 +125,33 @@ pub async fn get_contents(State(s): State<Shared>, Extension(urls): Extension<Ur
 
 /// `PUT contents`: commits the file for real; 409 on a stale `sha`, 422 when an
 /// existing file is replaced without one (GitHub's answers).
-pub async fn put_contents(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, path)): Path<(String, String, String)>, body: Bytes) -> Answer {
+pub async fn put_contents(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, path)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
-    let (Some(message), Some(content)) = (body["message"].as_str(), body["content"].as_str()) else {
-        return Err(validation(json!([{"resource": "Content", "code": "missing_field", "field": "message"}])));
+    let (Some(message), Some(content)) = (body["message"].as_str(), body["content"].as_str())
+    else {
+        return Err(validation(
+            json!([{"resource": "Content", "code": "missing_field", "field": "message"}]),
+        ));
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(content.replace(['\n', '\r'], ""))
-        .map_err(|_| gh_error(StatusCode::UNPROCESSABLE_ENTITY, "content is not valid Base64"))?;
-    let (message, given_sha) = (message.to_string(), body["sha"].as_str().map(str::to_string));
+        .map_err(|_| {
+            gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "content is not valid Base64",
+            )
+        })?;
+    let (message, given_sha) = (
+        message.to_string(),
+        body["sha"].as_str().map(str::to_string),
+    );
     let now = s.lock().expect("state lock").now();
     let bare = repo.bare.clone();
     let path = path.trim_matches('/').to_string();
@@ -100,20 +160,42 @@ pub async fn put_contents(State(s): State<Shared>, Extension(urls): Extension<Ur
     let outcome = blocking(move || {
         let branch = branch_opt.unwrap_or_else(|| git_repo::default_branch(&bare));
         let Some(tip) = git_repo::rev_parse(&bare, &format!("refs/heads/{branch}")) else {
-            return Err(gh_error(StatusCode::NOT_FOUND, &format!("Branch {branch} not found")));
+            return Err(gh_error(
+                StatusCode::NOT_FOUND,
+                &format!("Branch {branch} not found"),
+            ));
         };
         let existing = git_repo::entry(&bare, &tip, &p);
         match (&existing, &given_sha) {
             (Some(e), Some(sha)) if &e.sha != sha => {
-                return Err(gh_error(StatusCode::CONFLICT, &format!("{p} does not match {sha}")));
+                return Err(gh_error(
+                    StatusCode::CONFLICT,
+                    &format!("{p} does not match {sha}"),
+                ));
             }
             (Some(_), None) => {
-                return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request.\n\n\"sha\" wasn't supplied."));
+                return Err(gh_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid request.\n\n\"sha\" wasn't supplied.",
+                ));
             }
             _ => {}
         }
-        let c = git_repo::commit_file(&bare, &branch, &p, &bytes, &message, now, (BOT_LOGIN, "bot@users.noreply.github.com"))
-            .map_err(|_| gh_error(StatusCode::CONFLICT, &format!("{p} could not be committed: the branch moved")))?;
+        let c = git_repo::commit_file(
+            &bare,
+            &branch,
+            &p,
+            &bytes,
+            &message,
+            now,
+            (BOT_LOGIN, "bot@users.noreply.github.com"),
+        )
+        .map_err(|_| {
+            gh_error(
+                StatusCode::CONFLICT,
+                &format!("{p} could not be committed: the branch moved"),
+            )
+        })?;
         Ok((branch, c, bytes.len(), existing.is_some(), message))
     })
     .await?;
@@ -134,47 +216,92 @@ pub async fn put_contents(State(s): State<Shared>, Extension(urls): Extension<Ur
             "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null}
         }
     });
-    Ok(json_response(if updated { StatusCode::OK } else { StatusCode::CREATED }, answer))
+    Ok(json_response(
+        if updated {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        answer,
+    ))
 }
 
-pub async fn get_ref(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, name)): Path<(String, String, String)>) -> Answer {
+pub async fn get_ref(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, name)): Path<(String, String, String)>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let refname = format!("refs/{}", name.trim_matches('/'));
     let bare = repo.bare.clone();
     let rn = refname.clone();
-    let sha = blocking(move || git_repo::run(&bare, &["rev-parse", "-q", "--verify", &rn], &[], None).ok())
-        .await
-        .map(|o| String::from_utf8_lossy(&o).trim().to_string())
-        .ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, shapes::git_ref(&urls, &repo, &refname, &sha)))
+    let sha = blocking(move || {
+        git_repo::run(&bare, &["rev-parse", "-q", "--verify", &rn], &[], None).ok()
+    })
+    .await
+    .map(|o| String::from_utf8_lossy(&o).trim().to_string())
+    .ok_or_else(not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::git_ref(&urls, &repo, &refname, &sha),
+    ))
 }
 
-pub async fn create_ref(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r)): Path<(String, String)>, body: Bytes) -> Answer {
+pub async fn create_ref(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
     let (Some(refname), Some(sha)) = (body["ref"].as_str(), body["sha"].as_str()) else {
-        return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request.\n\n\"ref\", \"sha\" weren't supplied."));
+        return Err(gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"ref\", \"sha\" weren't supplied.",
+        ));
     };
     if !refname.starts_with("refs/") || refname.matches('/').count() < 2 {
-        return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Reference name must start with 'refs/' and have at least two slashes."));
+        return Err(gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Reference name must start with 'refs/' and have at least two slashes.",
+        ));
     }
     let (bare, rn, sha) = (repo.bare.clone(), refname.to_string(), sha.to_string());
     let (rn2, sha2) = (rn.clone(), sha.clone());
     blocking(move || {
         if git_repo::rev_parse(&bare, &sha2).is_none() {
-            return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Object does not exist"));
+            return Err(gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Object does not exist",
+            ));
         }
-        git_repo::update_ref(&bare, &rn2, &sha2, None).map_err(|_| gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Reference already exists"))
+        git_repo::update_ref(&bare, &rn2, &sha2, None)
+            .map_err(|_| gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Reference already exists"))
     })
     .await?;
-    Ok(json_response(StatusCode::CREATED, shapes::git_ref(&urls, &repo, &rn, &sha)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shapes::git_ref(&urls, &repo, &rn, &sha),
+    ))
 }
 
-pub async fn update_ref(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, name)): Path<(String, String, String)>, body: Bytes) -> Answer {
+pub async fn update_ref(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, true)?;
     let body = json_body(&body)?;
     let Some(sha) = body["sha"].as_str().map(str::to_string) else {
-        return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request.\n\n\"sha\" wasn't supplied."));
+        return Err(gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"sha\" wasn't supplied.",
+        ));
     };
     let force = body["force"].as_bool().unwrap_or(false);
     let refname = format!("refs/{}", name.trim_matches('/'));
@@ -184,19 +311,34 @@ pub async fn update_ref(State(s): State<Shared>, Extension(urls): Extension<Urls
             .map(|o| String::from_utf8_lossy(&o).trim().to_string())
             .map_err(|_| gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Reference does not exist"))?;
         if git_repo::rev_parse(&bare, &new).is_none() {
-            return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Object does not exist"));
+            return Err(gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Object does not exist",
+            ));
         }
         if !force && !git_repo::is_ancestor(&bare, &old, &new) {
-            return Err(gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Update is not a fast forward"));
+            return Err(gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Update is not a fast forward",
+            ));
         }
-        git_repo::update_ref(&bare, &rn, &new, Some(&old)).map_err(|_| gh_error(StatusCode::CONFLICT, "Reference moved"))
+        git_repo::update_ref(&bare, &rn, &new, Some(&old))
+            .map_err(|_| gh_error(StatusCode::CONFLICT, "Reference moved"))
     })
     .await?;
     s.lock().expect("state lock").diff_cache.clear();
-    Ok(json_response(StatusCode::OK, shapes::git_ref(&urls, &repo, &refname, &sha)))
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::git_ref(&urls, &repo, &refname, &sha),
+    ))
 }
 
-pub async fn permission(State(s): State<Shared>, Extension(urls): Extension<Urls>, headers: HeaderMap, Path((o, r, user)): Path<(String, String, String)>) -> Answer {
+pub async fn permission(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+    Path((o, r, user)): Path<(String, String, String)>,
+) -> Answer {
     let repo = load(&s, &headers, &o, &r, false)?;
     let role = repo
         .permissions
@@ -204,5 +346,8 @@ pub async fn permission(State(s): State<Shared>, Extension(urls): Extension<Urls
         .find(|(u, _)| u.eq_ignore_ascii_case(&user))
         .map(|(_, p)| p.clone())
         .unwrap_or_else(|| "none".into());
-    Ok(json_response(StatusCode::OK, shapes::permission(&urls, &user, &role)))
+    Ok(json_response(
+        StatusCode::OK,
+        shapes::permission(&urls, &user, &role),
+    ))
 }

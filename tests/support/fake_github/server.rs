@@ -31,28 +31,76 @@ fn api_routes() -> Router<Shared> {
     let r = Router::new()
         .route("/app/installations", get(routes_app::list_installations))
         .route("/app/installations/{id}", get(routes_app::get_installation))
-        .route("/app/installations/{id}/access_tokens", post(routes_app::create_token))
+        .route(
+            "/app/installations/{id}/access_tokens",
+            post(routes_app::create_token),
+        )
         .route("/app/hook/deliveries", get(routes_app::list_deliveries))
-        .route("/app/hook/deliveries/{id}/attempts", post(routes_app::redeliver))
-        .route("/repos/{o}/{r}/installation", get(routes_app::repo_installation))
+        .route(
+            "/app/hook/deliveries/{id}/attempts",
+            post(routes_app::redeliver),
+        )
+        .route(
+            "/repos/{o}/{r}/installation",
+            get(routes_app::repo_installation),
+        )
         .route("/repos/{o}/{r}", get(routes_repos::get_repo))
-        .route("/repos/{o}/{r}/contents", get(routes_repos::get_root_contents))
-        .route("/repos/{o}/{r}/contents/{*path}", get(routes_repos::get_contents).put(routes_repos::put_contents))
+        .route(
+            "/repos/{o}/{r}/contents",
+            get(routes_repos::get_root_contents),
+        )
+        .route(
+            "/repos/{o}/{r}/contents/{*path}",
+            get(routes_repos::get_contents).put(routes_repos::put_contents),
+        )
         .route("/repos/{o}/{r}/git/ref/{*name}", get(routes_repos::get_ref))
         .route("/repos/{o}/{r}/git/refs", post(routes_repos::create_ref))
-        .route("/repos/{o}/{r}/git/refs/{*name}", axum::routing::patch(routes_repos::update_ref))
-        .route("/repos/{o}/{r}/collaborators/{user}/permission", get(routes_repos::permission))
-        .route("/repos/{o}/{r}/pulls", get(routes_pulls::list).post(routes_pulls::create))
+        .route(
+            "/repos/{o}/{r}/git/refs/{*name}",
+            axum::routing::patch(routes_repos::update_ref),
+        )
+        .route(
+            "/repos/{o}/{r}/collaborators/{user}/permission",
+            get(routes_repos::permission),
+        )
+        .route(
+            "/repos/{o}/{r}/pulls",
+            get(routes_pulls::list).post(routes_pulls::create),
+        )
         .route("/repos/{o}/{r}/pulls/{n}", get(routes_pulls::get_pull))
         .route("/repos/{o}/{r}/pulls/{n}/files", get(routes_pulls::files))
-        .route("/repos/{o}/{r}/issues", get(routes_issues::list).post(routes_issues::create))
-        .route("/repos/{o}/{r}/issues/{n}", get(routes_issues::get_issue).patch(routes_issues::update))
-        .route("/repos/{o}/{r}/issues/{n}/comments", get(routes_issues::list_comments).post(routes_issues::create_comment))
-        .route("/repos/{o}/{r}/issues/{n}/labels", post(routes_issues::add_labels).put(routes_issues::set_labels))
-        .route("/repos/{o}/{r}/issues/{n}/labels/{name}", axum::routing::delete(routes_issues::remove_label))
-        .route("/repos/{o}/{r}/labels", get(routes_issues::list_labels).post(routes_issues::create_label))
-        .route("/repos/{o}/{r}/labels/{name}", get(routes_issues::get_label));
-    Router::new().nest("/api/v3", r.clone()).merge(r).fallback(|| async { not_found() })
+        .route(
+            "/repos/{o}/{r}/issues",
+            get(routes_issues::list).post(routes_issues::create),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}",
+            get(routes_issues::get_issue).patch(routes_issues::update),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/comments",
+            get(routes_issues::list_comments).post(routes_issues::create_comment),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/labels",
+            post(routes_issues::add_labels).put(routes_issues::set_labels),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/labels/{name}",
+            axum::routing::delete(routes_issues::remove_label),
+        )
+        .route(
+            "/repos/{o}/{r}/labels",
+            get(routes_issues::list_labels).post(routes_issues::create_label),
+        )
+        .route(
+            "/repos/{o}/{r}/labels/{name}",
+            get(routes_issues::get_label),
+        );
+    Router::new()
+        .nest("/api/v3", r.clone())
+        .merge(r)
+        .fallback(|| async { not_found() })
 }
 
 /// `(prefix, path)`: `/api/v3/x` → (`/api/v3`, `/x`); anything else is at the root.
@@ -102,7 +150,10 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
         .and_then(|h| h.to_str().ok())
         .map(|h| format!("http://{h}"))
         .unwrap_or(server);
-    let urls = Urls { api: format!("{host}{prefix}"), server: host };
+    let urls = Urls {
+        api: format!("{host}{prefix}"),
+        server: host,
+    };
     let resp = match fault.as_ref().map(|f| (f, faults::answer(f))) {
         Some((_, Some(answer))) => answer,
         other => {
@@ -120,13 +171,17 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
             }
         }
     };
-    shared.lock().expect("state lock").requests.push(LoggedRequest {
-        method,
-        path,
-        query,
-        authed,
-        status: resp.status().as_u16(),
-    });
+    shared
+        .lock()
+        .expect("state lock")
+        .requests
+        .push(LoggedRequest {
+            method,
+            path,
+            query,
+            authed,
+            status: resp.status().as_u16(),
+        });
     resp
 }
 
@@ -141,7 +196,9 @@ pub fn json_body(bytes: &[u8]) -> Result<serde_json::Value, Response> {
 
 /// Runs blocking git work off the async threads.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("git task panicked")
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("git task panicked")
 }
 
 /// `status` with a JSON body.

@@ -44,8 +44,16 @@ fn replace(v: &mut Value, from: &str, to: &str) {
 /// Points the example's octocat/Hello-World URLs at this repository on this fake.
 fn rebase(v: &mut Value, urls: &Urls, repo: &Repo) {
     let (o, r) = (&repo.owner, &repo.name);
-    replace(v, "https://api.github.com/repos/octocat/Hello-World", &format!("{}/repos/{o}/{r}", urls.api));
-    replace(v, "https://github.com/octocat/Hello-World", &format!("{}/{o}/{r}", urls.server));
+    replace(
+        v,
+        "https://api.github.com/repos/octocat/Hello-World",
+        &format!("{}/repos/{o}/{r}", urls.api),
+    );
+    replace(
+        v,
+        "https://github.com/octocat/Hello-World",
+        &format!("{}/{o}/{r}", urls.server),
+    );
     replace(v, "https://api.github.com", &urls.api);
     replace(v, "https://github.com", &urls.server);
     replace(v, "octocat/Hello-World", &format!("{o}/{r}"));
@@ -59,7 +67,9 @@ pub fn iso(t: i64) -> String {
 }
 
 fn stable_id(s: &str) -> u64 {
-    s.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)) % 100_000_000
+    s.bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+        % 100_000_000
 }
 
 /// A user object (`type` Bot for `…[bot]` logins).
@@ -70,7 +80,11 @@ pub fn user(urls: &Urls, login: &str) -> Value {
     replace(&mut u, "octocat", login);
     u["login"] = json!(login);
     u["id"] = json!(stable_id(login));
-    u["type"] = json!(if login.ends_with("[bot]") { "Bot" } else { "User" });
+    u["type"] = json!(if login.ends_with("[bot]") {
+        "Bot"
+    } else {
+        "User"
+    });
     u
 }
 
@@ -102,7 +116,12 @@ pub fn label(urls: &Urls, repo: &Repo, l: &Label) -> Value {
     rebase(&mut v, urls, repo);
     v["id"] = json!(l.id);
     v["node_id"] = json!(format!("LA_{}", l.id));
-    v["url"] = json!(format!("{}/repos/{}/labels/{}", urls.api, repo.full_name(), l.name));
+    v["url"] = json!(format!(
+        "{}/repos/{}/labels/{}",
+        urls.api,
+        repo.full_name(),
+        l.name
+    ));
     v["name"] = json!(l.name);
     v["color"] = json!(l.color);
     v["description"] = json!(l.description);
@@ -124,7 +143,12 @@ pub fn issue(urls: &Urls, repo: &Repo, i: &Issue, comments: usize) -> Value {
     v["id"] = json!(i.id);
     v["node_id"] = json!(format!("I_{}", i.id));
     v["number"] = json!(i.number);
-    v["html_url"] = json!(format!("{}/{}/issues/{}", urls.server, repo.full_name(), i.number));
+    v["html_url"] = json!(format!(
+        "{}/{}/issues/{}",
+        urls.server,
+        repo.full_name(),
+        i.number
+    ));
     v["title"] = json!(i.title);
     v["body"] = json!(i.body);
     v["state"] = json!(i.state);
@@ -147,7 +171,11 @@ pub fn issue(urls: &Urls, repo: &Repo, i: &Issue, comments: usize) -> Value {
     v["created_at"] = json!(iso(i.created_at));
     v["updated_at"] = json!(iso(i.updated_at));
     v["closed_at"] = json!(i.closed_at.map(iso));
-    v["closed_by"] = if i.closed_at.is_some() { user(urls, &i.user) } else { Value::Null };
+    v["closed_by"] = if i.closed_at.is_some() {
+        user(urls, &i.user)
+    } else {
+        Value::Null
+    };
     v["author_association"] = json!("NONE");
     v.as_object_mut().map(|o| o.remove("pull_request"));
     v
@@ -160,8 +188,19 @@ pub fn comment(urls: &Urls, repo: &Repo, c: &Comment) -> Value {
     rebase(&mut v, urls, repo);
     v["id"] = json!(c.id);
     v["node_id"] = json!(format!("IC_{}", c.id));
-    v["url"] = json!(format!("{}/repos/{}/issues/comments/{}", urls.api, repo.full_name(), c.id));
-    v["html_url"] = json!(format!("{}/{}/issues/{}#issuecomment-{}", urls.server, repo.full_name(), c.issue, c.id));
+    v["url"] = json!(format!(
+        "{}/repos/{}/issues/comments/{}",
+        urls.api,
+        repo.full_name(),
+        c.id
+    ));
+    v["html_url"] = json!(format!(
+        "{}/{}/issues/{}#issuecomment-{}",
+        urls.server,
+        repo.full_name(),
+        c.issue,
+        c.id
+    ));
     v["body"] = json!(c.body);
     v["user"] = user(urls, &c.user);
     v["created_at"] = json!(iso(c.created_at));
@@ -185,22 +224,45 @@ pub struct PullFacts {
 pub fn pull(urls: &Urls, repo: &Repo, p: &Pull, f: &PullFacts) -> Value {
     let mut v = tpl("pull");
     renumber(&mut v, p.number);
-    replace(&mut v, "6dcb09b5b57875f334f61aebed695e2e4193db5e", &f.head_sha);
+    replace(
+        &mut v,
+        "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+        &f.head_sha,
+    );
     rebase(&mut v, urls, repo);
     let repo_obj = repository(urls, repo, &f.default_branch);
     let owner = user(urls, &repo.owner);
     v["id"] = json!(p.id);
     v["node_id"] = json!(format!("PR_{}", p.id));
     v["number"] = json!(p.number);
-    v["html_url"] = json!(format!("{}/{}/pull/{}", urls.server, repo.full_name(), p.number));
+    v["html_url"] = json!(format!(
+        "{}/{}/pull/{}",
+        urls.server,
+        repo.full_name(),
+        p.number
+    ));
     v["state"] = json!(p.state);
     v["title"] = json!(p.title);
     v["body"] = json!(p.body);
     v["user"] = owner.clone();
-    for k in ["milestone", "active_lock_reason", "closed_at", "merged_at", "merge_commit_sha", "assignee", "merged_by", "auto_merge"] {
+    for k in [
+        "milestone",
+        "active_lock_reason",
+        "closed_at",
+        "merged_at",
+        "merge_commit_sha",
+        "assignee",
+        "merged_by",
+        "auto_merge",
+    ] {
         v[k] = Value::Null;
     }
-    for k in ["labels", "assignees", "requested_reviewers", "requested_teams"] {
+    for k in [
+        "labels",
+        "assignees",
+        "requested_reviewers",
+        "requested_teams",
+    ] {
         v[k] = json!([]);
     }
     v["locked"] = json!(false);
@@ -226,7 +288,13 @@ pub fn pull(urls: &Urls, repo: &Repo, p: &Pull, f: &PullFacts) -> Value {
 }
 
 /// One entry of the files endpoint (`diff-entry`).
-pub fn diff_entry(urls: &Urls, repo: &Repo, head_sha: &str, f: &FileDiff, drop_patch: bool) -> Value {
+pub fn diff_entry(
+    urls: &Urls,
+    repo: &Repo,
+    head_sha: &str,
+    f: &FileDiff,
+    drop_patch: bool,
+) -> Value {
     let full = repo.full_name();
     let mut v = json!({
         "sha": f.sha,
@@ -289,13 +357,30 @@ pub fn access_token(token: &str, expires_at: i64, repos: Option<Vec<Value>>) -> 
 }
 
 /// A contents entry; `content` set for a file read, absent in directory listings.
-pub fn content(urls: &Urls, repo: &Repo, kind: &str, path: &str, sha: &str, size: usize, git_ref: &str, content: Option<&[u8]>) -> Value {
+pub fn content(
+    urls: &Urls,
+    repo: &Repo,
+    kind: &str,
+    path: &str,
+    sha: &str,
+    size: usize,
+    git_ref: &str,
+    content: Option<&[u8]>,
+) -> Value {
     let mut v = tpl("contents");
     let full = repo.full_name();
     let name = path.rsplit('/').next().unwrap_or(path);
     let this = format!("{}/repos/{full}/contents/{path}?ref={git_ref}", urls.api);
-    let git = format!("{}/repos/{full}/git/{}/{sha}", urls.api, if kind == "dir" { "trees" } else { "blobs" });
-    let html = format!("{}/{full}/{}/{git_ref}/{path}", urls.server, if kind == "dir" { "tree" } else { "blob" });
+    let git = format!(
+        "{}/repos/{full}/git/{}/{sha}",
+        urls.api,
+        if kind == "dir" { "trees" } else { "blobs" }
+    );
+    let html = format!(
+        "{}/{full}/{}/{git_ref}/{path}",
+        urls.server,
+        if kind == "dir" { "tree" } else { "blob" }
+    );
     v["type"] = json!(kind);
     v["size"] = json!(size);
     v["name"] = json!(name);
@@ -358,7 +443,11 @@ pub fn delivery(d: &HookDelivery) -> Value {
     v["guid"] = json!(d.guid);
     v["delivered_at"] = json!(iso(d.delivered_at));
     v["redelivery"] = json!(d.redelivery);
-    v["status"] = json!(if (200..300).contains(&d.status_code) { "OK".to_string() } else { format!("Invalid HTTP Response: {}", d.status_code) });
+    v["status"] = json!(if (200..300).contains(&d.status_code) {
+        "OK".to_string()
+    } else {
+        format!("Invalid HTTP Response: {}", d.status_code)
+    });
     v["status_code"] = json!(d.status_code);
     v["event"] = json!(d.event);
     v["action"] = json!(d.action);

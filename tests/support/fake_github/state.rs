@@ -234,5 +234,9 @@ impl Repo {
 
 /// The map key of a repository: lowercase `owner/name`.
 pub fn key(owner: &str, name: &str) -> String {
-    format!("{}/{}", owner.to_ascii_lowercase(), name.to_ascii_lowercase())
+    format!(
+        "{}/{}",
+        owner.to_ascii_lowercase(),
+        name.to_ascii_lowercase()
+    )
 }
