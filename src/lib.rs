@@ -3,6 +3,7 @@
 //!
 //! This file only declares modules; `service` wires them together.
 
+pub mod agent_token;
 pub mod clock;
 pub mod diff;
 pub mod github;
