@@ -3,3 +3,7 @@
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]
 mod support;
+
+mod diff_git;
+#[allow(dead_code)]
+mod git_fixture;
