@@ -60,6 +60,42 @@ impl GitError {
         }
     }
 
+    /// The same error with every occurrence of `secret` replaced: libgit2's text is
+    /// not ours, so it is treated as if it could echo a credential.
+    pub(crate) fn scrubbed(self, secret: &str) -> Self {
+        if secret.is_empty() {
+            return self;
+        }
+        let s = |m: String| m.replace(secret, "***");
+        match self {
+            GitError::Auth { repo, message } => GitError::Auth {
+                repo,
+                message: s(message),
+            },
+            GitError::NotFound { repo, what } => GitError::NotFound {
+                repo,
+                what: s(what),
+            },
+            GitError::Network { repo, message } => GitError::Network {
+                repo,
+                message: s(message),
+            },
+            GitError::Corrupt { repo, message } => GitError::Corrupt {
+                repo,
+                message: s(message),
+            },
+            GitError::Other {
+                repo,
+                doing,
+                message,
+            } => GitError::Other {
+                repo,
+                doing: s(doing),
+                message: s(message),
+            },
+        }
+    }
+
     /// Classifies a libgit2 error. `doing` says what we were doing ("fetching
     /// refs/pull/7/head"); it ends up in the message.
     pub(crate) fn from_git(repo: &str, doing: &str, err: &git2::Error) -> Self {
