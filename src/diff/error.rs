@@ -109,7 +109,9 @@ impl GitError {
         {
             return GitError::Auth { repo, message };
         }
-        if err.code() == E::NotFound || text.contains("status code: 404") {
+        let missing_repo =
+            text.contains("could not find repository") || text.contains("failed to resolve path");
+        if err.code() == E::NotFound || text.contains("status code: 404") || missing_repo {
             return GitError::NotFound {
                 repo,
                 what: doing.to_owned(),

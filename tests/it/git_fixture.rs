@@ -50,7 +50,10 @@ impl Fixture {
         let work = dir.path().join("work");
         let origin = dir.path().join("origin.git");
         git(dir.path(), &["init", "-q", "-b", "main", "work"]);
-        git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "origin.git"],
+        );
         Self {
             dir,
             work,

@@ -51,7 +51,12 @@ impl GitHttpServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { base_url, upload_packs, auth_failures, task }
+        Self {
+            base_url,
+            upload_packs,
+            auth_failures,
+            task,
+        }
     }
 
     pub fn upload_packs(&self) -> usize {
@@ -59,7 +64,13 @@ impl GitHttpServer {
     }
 }
 
-async fn handle(State(s): State<Served>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn handle(
+    State(s): State<Served>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if let Some(token) = &s.token {
         let expected = format!(
             "Basic {}",
@@ -80,7 +91,13 @@ async fn handle(State(s): State<Served>, method: Method, uri: Uri, headers: Head
     if method == Method::POST && uri.path().ends_with("/git-upload-pack") {
         s.upload_packs.fetch_add(1, Ordering::SeqCst);
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
     let mut child = tokio::process::Command::new("git")
         .arg("http-backend")
         .env("GIT_PROJECT_ROOT", &s.root)
@@ -114,15 +131,25 @@ fn cgi_response(raw: &[u8]) -> Response<Body> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|p| (p, p + 4))
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| (p, p + 2)))
+        .or_else(|| {
+            raw.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| (p, p + 2))
+        })
         .unwrap_or((raw.len(), raw.len()));
     let head = String::from_utf8_lossy(&raw[..split.0]);
     let mut builder = Response::builder().status(StatusCode::OK);
     for line in head.lines() {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("status") {
-            let code = value.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(500);
+            let code = value
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(500);
             builder = builder.status(code);
         } else {
             builder = builder.header(name.trim(), value);

@@ -5,5 +5,8 @@
 mod support;
 
 mod diff_git;
+mod diff_mirror;
 #[allow(dead_code)]
 mod git_fixture;
+#[allow(dead_code)]
+mod git_http;
