@@ -346,14 +346,12 @@ impl<'r> Writer<'r> {
             out.extend_from_slice(hunk.header());
             for l in 0..lines {
                 let line = patch.line_in_hunk(h, l)?;
-                match line.origin() {
-                    c @ (' ' | '+' | '-') => {
-                        additions += u64::from(c == '+');
-                        deletions += u64::from(c == '-');
-                        out.push(c as u8);
-                    }
-                    // '=', '>', '<': the "\ No newline at end of file" marker lines.
-                    _ => {}
+                // Other origins ('=', '>', '<') are the "\ No newline at end of
+                // file" markers: their content is printed as is, without a prefix.
+                if let c @ (' ' | '+' | '-') = line.origin() {
+                    additions += u64::from(c == '+');
+                    deletions += u64::from(c == '-');
+                    out.push(c as u8);
                 }
                 out.extend_from_slice(line.content());
             }
