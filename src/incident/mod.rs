@@ -1,1 +1,7 @@
 //! Incidents: declarations (form, command, API) → severity, runbook, templates → issues.
+//!
+//! Everything here is pure: it parses strings it is given and renders strings it
+//! returns. GitHub calls, storage and HTTP live with the orchestration, never here.
+
+pub mod runbook;
+pub mod severity;
