@@ -5,3 +5,7 @@
 
 pub mod runbook;
 pub mod severity;
+pub mod form;
+pub mod render;
+pub mod sanitize;
+pub mod sections;
