@@ -9,3 +9,5 @@ pub mod form;
 pub mod render;
 pub mod sanitize;
 pub mod sections;
+pub mod command;
+pub mod rca;
