@@ -11,3 +11,4 @@ pub mod sanitize;
 pub mod sections;
 pub mod command;
 pub mod rca;
+pub mod config;
