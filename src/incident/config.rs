@@ -122,7 +122,7 @@ struct RawConfig {
 
 /// A config the app cannot use; `Display` is the comment to post.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{CONFIG_PATH}`{}{}: {message}. Fix it on the default branch; until then Responder does not act on this repository's incidents.", line.map(|l| format!(" line {l}")).unwrap_or_default(), key.as_ref().map(|k| format!(" (`{k}`)")).unwrap_or_default())]
+#[error("`{CONFIG_PATH}`{}{}: {message}. Fix it on the default branch and try again.", line.map(|l| format!(" line {l}")).unwrap_or_default(), key.as_ref().map(|k| format!(" (`{k}`)")).unwrap_or_default())]
 pub struct ConfigError {
     pub line: Option<usize>,
     pub key: Option<String>,

@@ -135,7 +135,7 @@ pub fn title_from_issue_title(title: &str) -> String {
 
 /// The key of a component answer: the dropdown's `sandbox — Agent pods…` gives
 /// `sandbox`; `Not sure` gives none.
-fn component_key(answer: &str) -> Option<String> {
+pub(crate) fn component_key(answer: &str) -> Option<String> {
     let head = answer
         .split(['—', '–', ':', '('])
         .next()

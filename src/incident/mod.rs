@@ -12,3 +12,6 @@ pub mod sections;
 pub mod command;
 pub mod rca;
 pub mod config;
+pub mod check;
+pub mod forms;
+pub mod yaml;
