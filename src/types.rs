@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 /// Why a name was refused; safe to show to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    #[error("owner {0:?} is not a valid GitHub account name (letters, digits and single hyphens, at most 39 characters, not starting or ending with a hyphen)")]
+    #[error(
+        "owner {0:?} is not a valid GitHub account name (letters, digits and single hyphens, at most 39 characters, not starting or ending with a hyphen)"
+    )]
     Owner(String),
-    #[error("repository name {0:?} is not a valid GitHub repository name (letters, digits, '.', '_', '-', at most 100 characters, not '.' or '..')")]
+    #[error(
+        "repository name {0:?} is not a valid GitHub repository name (letters, digits, '.', '_', '-', at most 100 characters, not '.' or '..')"
+    )]
     Repo(String),
     #[error("{0:?} is not of the form OWNER/REPO")]
     Form(String),
@@ -207,7 +211,15 @@ mod tests {
         let b: RepoName = "acme/widgets".parse().unwrap();
         assert_eq!(a, b);
         assert_eq!(a.full(), "acme/widgets");
-        for bad in ["acme/..", "acme/.", "acme/a/b", "-acme/x", "ac--me/x", "acme/%2e%2e", "acme/"] {
+        for bad in [
+            "acme/..",
+            "acme/.",
+            "acme/a/b",
+            "-acme/x",
+            "ac--me/x",
+            "acme/%2e%2e",
+            "acme/",
+        ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad} accepted");
         }
         assert!(RepoName::new(&"a".repeat(40), "x").is_err());

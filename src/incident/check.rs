@@ -42,25 +42,16 @@ pub fn check_all(
             HashMap::new()
         }
     };
-    check_templates(templates_dir, &templates, &HashMap::new(), runbook.as_ref(), &mut problems);
+    check_templates(
+        templates_dir,
+        &templates,
+        &HashMap::new(),
+        runbook.as_ref(),
+        &mut problems,
+    );
 
     let mut forms = forms_dir.to_path_buf();
     if let Some(repo) = repo_overrides {
-        let config = repo.join(CONFIG_PATH);
-        if config.exists() {
-            match std::fs::read_to_string(&config) {
-                Ok(text) => {
-                    if let Err(e) = RepoConfig::parse(&text) {
-                        problems.push(format!("{}: {e}", config.display()));
-                    } else if let (Ok(c), Some(rb)) = (RepoConfig::parse(&text), runbook.as_ref()) {
-                        if let Err(e) = c.all_aliases(rb) {
-                            problems.push(format!("{}: {e}", config.display()));
-                        }
-                    }
-                }
-                Err(e) => problems.push(format!("{}: cannot read: {e}", config.display())),
-            }
-        }
         let rb = repo.join(RUNBOOK_OVERRIDE_PATH);
         if rb.exists() {
             // A broken override is reported above; keep checking the rest against
@@ -69,11 +60,29 @@ pub fn check_all(
                 runbook = Some(over);
             }
         }
+        let config = repo.join(CONFIG_PATH);
+        if config.exists() {
+            match std::fs::read_to_string(&config).map(|t| RepoConfig::parse(&t)) {
+                Err(e) => problems.push(format!("{}: cannot read: {e}", config.display())),
+                Ok(Err(e)) => problems.push(format!("{}: {e}", config.display())),
+                Ok(Ok(c)) => {
+                    if let Some(Err(e)) = runbook.as_ref().map(|rb| c.all_aliases(rb)) {
+                        problems.push(format!("{}: {e}", config.display()));
+                    }
+                }
+            }
+        }
         let dir = repo.join(TEMPLATES_OVERRIDE_DIR);
         if dir.is_dir() {
             match load_templates_dir(&dir) {
                 Ok(overrides) => {
-                    check_templates(&dir, &templates, &overrides, runbook.as_ref(), &mut problems);
+                    check_templates(
+                        &dir,
+                        &templates,
+                        &overrides,
+                        runbook.as_ref(),
+                        &mut problems,
+                    );
                     templates.extend(overrides);
                 }
                 Err(e) => problems.push(e.to_string()),
@@ -186,7 +195,11 @@ fn check_forms(dir: &Path, runbook: Option<&Runbook>, problems: &mut Vec<String>
         } else {
             Vec::new()
         };
-        problems.extend(found.into_iter().map(|p| format!("{}: {p}", path.display())));
+        problems.extend(
+            found
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display())),
+        );
     }
 }
 
@@ -214,17 +227,34 @@ mod tests {
         std::fs::write(gh.join("responder.toml"), "min_permission = \"read\"\n").unwrap();
         std::fs::write(
             gh.join("responder/runbook.toml"),
-            crate::incident::runbook::DEFAULT_RUNBOOK.replace("rca_due_days = 2", "rca_due_days = 0"),
+            crate::incident::runbook::DEFAULT_RUNBOOK
+                .replace("rca_due_days = 2", "rca_due_days = 0"),
         )
         .unwrap();
-        std::fs::write(gh.join("responder/templates/bug.md.tera"), "{{ nope.field }}").unwrap();
+        std::fs::write(
+            gh.join("responder/templates/bug.md.tera"),
+            "{{ nope.field }}",
+        )
+        .unwrap();
         std::fs::write(
             gh.join("ISSUE_TEMPLATE/incident.yml"),
-            include_str!("../../.github/ISSUE_TEMPLATE/incident.yml").replace("label: Summary", "label: Details"),
+            include_str!("../../.github/ISSUE_TEMPLATE/incident.yml")
+                .replace("label: Summary", "label: Details"),
         )
         .unwrap();
-        let p = check_all(&root().join("templates"), &root().join(FORMS_DIR), Some(repo.path())).join("\n");
-        for needle in ["responder.toml", "min_permission", "rca_due_days", "bug.md.tera", "must ask `Summary`"] {
+        let p = check_all(
+            &root().join("templates"),
+            &root().join(FORMS_DIR),
+            Some(repo.path()),
+        )
+        .join("\n");
+        for needle in [
+            "responder.toml",
+            "min_permission",
+            "rca_due_days",
+            "bug.md.tera",
+            "must ask `Summary`",
+        ] {
             assert!(p.contains(needle), "{needle} not in\n{p}");
         }
     }

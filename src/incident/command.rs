@@ -35,11 +35,15 @@ pub enum Command {
 pub enum CommandError {
     #[error("`/incident {0}` is not a command. {HELP_HINT}")]
     UnknownSubcommand(String),
-    #[error("`/incident declare` needs a severity and a title, e.g. `/incident declare SEV2 Agent pods crash-loop component=sandbox`. {HELP_HINT}")]
+    #[error(
+        "`/incident declare` needs a severity and a title, e.g. `/incident declare SEV2 Agent pods crash-loop component=sandbox`. {HELP_HINT}"
+    )]
     DeclareUsage,
     #[error("{0} {HELP_HINT}")]
     BadSeverity(String),
-    #[error("the title is {0} characters long; keep it under {MAX_TITLE} and put details in the bug issue")]
+    #[error(
+        "the title is {0} characters long; keep it under {MAX_TITLE} and put details in the bug issue"
+    )]
     TitleTooLong(usize),
     #[error("`component=` needs a name, e.g. `component=sandbox`")]
     EmptyComponent,
@@ -175,10 +179,10 @@ fn command_line(comment: &str) -> Option<&str> {
             continue;
         }
         let line = trimmed.trim_end();
-        if let Some(after) = line.strip_prefix("/incident") {
-            if after.is_empty() || after.starts_with(char::is_whitespace) {
-                return Some(line);
-            }
+        if let Some(after) = line.strip_prefix("/incident")
+            && (after.is_empty() || after.starts_with(char::is_whitespace))
+        {
+            return Some(line);
         }
     }
     None
@@ -195,7 +199,10 @@ mod tests {
     #[test]
     fn declare_with_title_and_component() {
         assert_eq!(
-            parse("Looks bad.\n/incident declare SEV2 Agent pods crash-loop component=Sandbox\nthanks").unwrap(),
+            parse(
+                "Looks bad.\n/incident declare SEV2 Agent pods crash-loop component=Sandbox\nthanks"
+            )
+            .unwrap(),
             Some(Command::Declare {
                 severity: Severity::Sev2,
                 title: "Agent pods crash-loop".into(),
@@ -222,9 +229,20 @@ mod tests {
 
     #[test]
     fn other_subcommands() {
-        assert_eq!(parse("/incident severity sev-1").unwrap(), Some(Command::Severity(Severity::Sev1)));
-        assert_eq!(parse("/incident resolve rolled back").unwrap(), Some(Command::Resolve { note: Some("rolled back".into()) }));
-        assert_eq!(parse("/incident resolve").unwrap(), Some(Command::Resolve { note: None }));
+        assert_eq!(
+            parse("/incident severity sev-1").unwrap(),
+            Some(Command::Severity(Severity::Sev1))
+        );
+        assert_eq!(
+            parse("/incident resolve rolled back").unwrap(),
+            Some(Command::Resolve {
+                note: Some("rolled back".into())
+            })
+        );
+        assert_eq!(
+            parse("/incident resolve").unwrap(),
+            Some(Command::Resolve { note: None })
+        );
         assert_eq!(parse("/incident reopen").unwrap(), Some(Command::Reopen));
         assert_eq!(parse("/incident help").unwrap(), Some(Command::Help));
         assert_eq!(parse("/incident").unwrap(), Some(Command::Help));
@@ -235,11 +253,26 @@ mod tests {
         let e = parse("/incident escalate now").unwrap_err();
         assert_eq!(e, CommandError::UnknownSubcommand("escalate".into()));
         assert!(e.to_string().contains("/incident help"));
-        assert!(matches!(parse("/incident declare SEV9 x"), Err(CommandError::BadSeverity(_))));
-        assert_eq!(parse("/incident declare SEV2"), Err(CommandError::DeclareUsage));
-        assert_eq!(parse("/incident declare SEV2 x component="), Err(CommandError::EmptyComponent));
-        assert_eq!(parse("/incident severity"), Err(CommandError::SeverityUsage));
-        assert_eq!(parse("/incident reopen now"), Err(CommandError::ReopenUsage));
+        assert!(matches!(
+            parse("/incident declare SEV9 x"),
+            Err(CommandError::BadSeverity(_))
+        ));
+        assert_eq!(
+            parse("/incident declare SEV2"),
+            Err(CommandError::DeclareUsage)
+        );
+        assert_eq!(
+            parse("/incident declare SEV2 x component="),
+            Err(CommandError::EmptyComponent)
+        );
+        assert_eq!(
+            parse("/incident severity"),
+            Err(CommandError::SeverityUsage)
+        );
+        assert_eq!(
+            parse("/incident reopen now"),
+            Err(CommandError::ReopenUsage)
+        );
         let long = format!("/incident declare SEV2 {}", "t".repeat(300));
         assert_eq!(parse(&long), Err(CommandError::TitleTooLong(300)));
     }

@@ -91,7 +91,7 @@ impl Permission {
             "write" | "push" => 1,
             _ => return false,
         };
-        rank >= self as u8 + 1
+        rank > self as u8
     }
 
     pub fn as_str(self) -> &'static str {
@@ -220,9 +220,17 @@ impl RepoConfig {
     /// can be created: one colour per severity (from the runbook).
     pub fn label_specs(&self, runbook: &Runbook) -> Vec<LabelSpec> {
         let mut specs = vec![
-            LabelSpec::new(&self.labels.incident, "d73a4a", "An incident declared through Responder"),
+            LabelSpec::new(
+                &self.labels.incident,
+                "d73a4a",
+                "An incident declared through Responder",
+            ),
             LabelSpec::new(&self.labels.bug, "d73a4a", "Something is not working"),
-            LabelSpec::new(&self.labels.rca, "5319e7", "Root cause analysis of an incident"),
+            LabelSpec::new(
+                &self.labels.rca,
+                "5319e7",
+                "Root cause analysis of an incident",
+            ),
         ];
         for (s, level) in &runbook.severities {
             specs.push(LabelSpec::new(
@@ -232,7 +240,11 @@ impl RepoConfig {
             ));
         }
         for (key, c) in &runbook.components {
-            specs.push(LabelSpec::new(key, "1d76db", &format!("Component: {}", c.name)));
+            specs.push(LabelSpec::new(
+                key,
+                "1d76db",
+                &format!("Component: {}", c.name),
+            ));
         }
         specs
     }
@@ -272,11 +284,17 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
 }
 
 fn find_line(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let k = l.split('=').next().unwrap_or("").trim().trim_matches(['"', '\'']);
-        k == key
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let k = l
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'']);
+            k == key
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -294,8 +312,14 @@ mod tests {
         assert_eq!(c.labels.incident, "incident");
         assert_eq!(c.labels.rca, "post-mortem");
         assert_eq!(c.labels.bug, "bug");
-        assert_eq!(Severity::parse("p0", &c.severity_aliases), Ok(Severity::Sev1));
-        assert_eq!(Severity::parse("BLIP", &c.severity_aliases), Ok(Severity::Sev5));
+        assert_eq!(
+            Severity::parse("p0", &c.severity_aliases),
+            Ok(Severity::Sev1)
+        );
+        assert_eq!(
+            Severity::parse("BLIP", &c.severity_aliases),
+            Ok(Severity::Sev5)
+        );
     }
 
     #[test]
@@ -305,7 +329,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_with_key_and_line() {
-        let e = RepoConfig::parse("min_permission = \"write\"\n\n[labels]\nincidnet = \"x\"\n").unwrap_err();
+        let e = RepoConfig::parse("min_permission = \"write\"\n\n[labels]\nincidnet = \"x\"\n")
+            .unwrap_err();
         assert_eq!(e.line, Some(4));
         assert_eq!(e.key.as_deref(), Some("incidnet"));
         let msg = e.to_string();
@@ -343,11 +368,18 @@ mod tests {
     #[test]
     fn labels_for_issues_and_specs_with_one_colour_per_severity() {
         let c = RepoConfig::default();
-        assert_eq!(c.bug_labels(Severity::Sev2, Some("sandbox")), ["incident", "sev2", "bug", "sandbox"]);
+        assert_eq!(
+            c.bug_labels(Severity::Sev2, Some("sandbox")),
+            ["incident", "sev2", "bug", "sandbox"]
+        );
         assert_eq!(c.rca_labels(Severity::Sev2), ["incident", "rca", "sev2"]);
         let rb = Runbook::builtin();
         let specs = c.label_specs(&rb);
-        let sev: Vec<_> = specs.iter().filter(|s| s.name.starts_with("sev")).map(|s| s.color.clone()).collect();
+        let sev: Vec<_> = specs
+            .iter()
+            .filter(|s| s.name.starts_with("sev"))
+            .map(|s| s.color.clone())
+            .collect();
         assert_eq!(sev.len(), 5);
         let mut unique = sev.clone();
         unique.sort();

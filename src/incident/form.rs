@@ -203,7 +203,8 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let body = "### Severity\n\nSEV9\n\n### Component\n\nkafka\n\n### Summary\n\n_No response_\n";
+        let body =
+            "### Severity\n\nSEV9\n\n### Component\n\nkafka\n\n### Summary\n\n_No response_\n";
         let problems = parse(body).unwrap_err();
         let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
         assert_eq!(fields, ["Severity", "Component", "Summary"]);
@@ -220,8 +221,14 @@ mod tests {
 
     #[test]
     fn titles_lose_the_form_prefix() {
-        assert_eq!(title_from_issue_title("[Incident]: Agents OOM"), "Agents OOM");
-        assert_eq!(title_from_issue_title("[incident]:Agents OOM "), "Agents OOM");
+        assert_eq!(
+            title_from_issue_title("[Incident]: Agents OOM"),
+            "Agents OOM"
+        );
+        assert_eq!(
+            title_from_issue_title("[incident]:Agents OOM "),
+            "Agents OOM"
+        );
         assert_eq!(title_from_issue_title("Agents OOM"), "Agents OOM");
     }
 }

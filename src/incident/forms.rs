@@ -67,16 +67,25 @@ pub fn validate_form(text: &str, kind: FormKind, runbook: &Runbook) -> Vec<Strin
         }
     }
     for key in ["name", "description"] {
-        if doc.get(key).and_then(Yaml::as_str).is_none_or(|s| s.trim().is_empty()) {
+        if doc
+            .get(key)
+            .and_then(Yaml::as_str)
+            .is_none_or(|s| s.trim().is_empty())
+        {
             p.push(format!("`{key}` is required and must be text"));
         }
     }
-    if let Some(labels) = doc.get("labels") {
-        if labels.as_str().is_none() && labels.as_seq().is_none() {
-            p.push("`labels` must be a list or a comma-separated string".into());
-        }
+    if let Some(labels) = doc.get("labels")
+        && labels.as_str().is_none()
+        && labels.as_seq().is_none()
+    {
+        p.push("`labels` must be a list or a comma-separated string".into());
     }
-    let Some(body) = doc.get("body").and_then(Yaml::as_seq).filter(|b| !b.is_empty()) else {
+    let Some(body) = doc
+        .get("body")
+        .and_then(Yaml::as_seq)
+        .filter(|b| !b.is_empty())
+    else {
         p.push("`body` is required and must be a non-empty list".into());
         return p;
     };
@@ -86,7 +95,10 @@ pub fn validate_form(text: &str, kind: FormKind, runbook: &Runbook) -> Vec<Strin
         let at = format!("body[{i}]");
         check_element(el, &at, &mut ids, &mut labels, runbook, &mut p);
     }
-    if !body.iter().any(|el| el.get("type").and_then(Yaml::as_str) != Some("markdown")) {
+    if !body
+        .iter()
+        .any(|el| el.get("type").and_then(Yaml::as_str) != Some("markdown"))
+    {
         p.push("`body` needs at least one non-markdown element".into());
     }
     match kind {
@@ -109,10 +121,10 @@ pub fn validate_chooser_config(text: &str) -> Vec<String> {
             p.push(format!("unknown key `{key}`"));
         }
     }
-    if let Some(v) = doc.get("blank_issues_enabled") {
-        if !matches!(v.as_str(), Some("true" | "false")) {
-            p.push("`blank_issues_enabled` must be true or false".into());
-        }
+    if let Some(v) = doc.get("blank_issues_enabled")
+        && !matches!(v.as_str(), Some("true" | "false"))
+    {
+        p.push("`blank_issues_enabled` must be true or false".into());
     }
     if let Some(links) = doc.get("contact_links") {
         for (i, l) in links.as_seq().unwrap_or_default().iter().enumerate() {
@@ -148,7 +160,12 @@ fn check_element<'a>(
     }
     if let Some(id) = el.get("id") {
         match id.as_str() {
-            Some(id) if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+            Some(id)
+                if !id.is_empty()
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
                 if !ids.insert(id.to_string()) {
                     p.push(format!("{at}: id `{id}` is used twice"));
                 }
@@ -161,19 +178,33 @@ fn check_element<'a>(
         return;
     };
     if ty == "markdown" {
-        if attrs.get("value").and_then(Yaml::as_str).is_none_or(|v| v.trim().is_empty()) {
+        if attrs
+            .get("value")
+            .and_then(Yaml::as_str)
+            .is_none_or(|v| v.trim().is_empty())
+        {
             p.push(format!("{at}: markdown needs `attributes.value`"));
         }
         if el.get("validations").is_some() || el.get("id").is_some() {
-            p.push(format!("{at}: markdown takes neither `id` nor `validations`"));
+            p.push(format!(
+                "{at}: markdown takes neither `id` nor `validations`"
+            ));
         }
         return;
     }
-    let label = attrs.get("label").and_then(Yaml::as_str).unwrap_or("").trim().to_string();
+    let label = attrs
+        .get("label")
+        .and_then(Yaml::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if label.is_empty() {
         p.push(format!("{at}: `attributes.label` is required"));
     }
-    if labels.iter().any(|(l, _, _)| l.eq_ignore_ascii_case(&label)) {
+    if labels
+        .iter()
+        .any(|(l, _, _)| l.eq_ignore_ascii_case(&label))
+    {
         p.push(format!("{at}: label {label:?} is used twice"));
     }
     let required = match el.get("validations") {
@@ -183,7 +214,9 @@ fn check_element<'a>(
             Some(Some("true")) => true,
             Some(Some("false")) => false,
             _ => {
-                p.push(format!("{at}: `validations.required` must be true or false"));
+                p.push(format!(
+                    "{at}: `validations.required` must be true or false"
+                ));
                 false
             }
         },
@@ -198,7 +231,9 @@ fn check_element<'a>(
                 .filter_map(Yaml::as_str)
                 .collect();
             if opts.is_empty() {
-                p.push(format!("{at} ({label}): a dropdown needs a non-empty `options` list of text"));
+                p.push(format!(
+                    "{at} ({label}): a dropdown needs a non-empty `options` list of text"
+                ));
             }
             let unique: HashSet<_> = opts.iter().collect();
             if unique.len() != opts.len() {
@@ -211,21 +246,27 @@ fn check_element<'a>(
                 || el.get("id").and_then(Yaml::as_str) == Some("component");
             if is_component {
                 for o in &opts {
-                    if let Some(key) = component_key(o) {
-                        if runbook.component(&key).is_none() {
-                            p.push(format!(
-                                "{at} ({label}): option {o:?} names component `{key}`, which the runbook does not have (it has {})",
-                                runbook.components.keys().cloned().collect::<Vec<_>>().join(", ")
-                            ));
-                        }
+                    if let Some(key) = component_key(o)
+                        && runbook.component(&key).is_none()
+                    {
+                        let known: Vec<_> = runbook.components.keys().cloned().collect();
+                        p.push(format!(
+                            "{at} ({label}): option {o:?} names component `{key}`, which the runbook does not have (it has {})",
+                            known.join(", ")
+                        ));
                     }
                 }
             }
         }
         "checkboxes" => {
-            let opts = attrs.get("options").and_then(Yaml::as_seq).unwrap_or_default();
+            let opts = attrs
+                .get("options")
+                .and_then(Yaml::as_seq)
+                .unwrap_or_default();
             if opts.is_empty() {
-                p.push(format!("{at} ({label}): checkboxes need a non-empty `options` list"));
+                p.push(format!(
+                    "{at} ({label}): checkboxes need a non-empty `options` list"
+                ));
             }
             for (j, o) in opts.iter().enumerate() {
                 if o.get("label").and_then(Yaml::as_str).is_none() {
@@ -238,7 +279,10 @@ fn check_element<'a>(
     labels.push((label, required, el));
 }
 
-fn find<'a>(labels: &'a [(String, bool, &Yaml)], key: &str) -> Option<&'a (String, bool, &'a Yaml)> {
+fn find<'a>(
+    labels: &'a [(String, bool, &Yaml)],
+    key: &str,
+) -> Option<&'a (String, bool, &'a Yaml)> {
     labels.iter().find(|(l, _, _)| section_key(l) == key)
 }
 
@@ -249,7 +293,9 @@ fn section_key(label: &str) -> String {
 
 fn check_incident(labels: &[(String, bool, &Yaml)], p: &mut Vec<String>) {
     match find(labels, "severity") {
-        None => p.push("the incident form must ask `Severity` (Responder reads it by that label)".into()),
+        None => p.push(
+            "the incident form must ask `Severity` (Responder reads it by that label)".into(),
+        ),
         Some((_, required, el)) => {
             if !required {
                 p.push("`Severity` must be required".into());
@@ -281,8 +327,16 @@ fn check_incident(labels: &[(String, bool, &Yaml)], p: &mut Vec<String>) {
         _ => {}
     }
     for (label, _, _) in labels {
-        if !["severity", "component", "summary", "impact", "started-at", "links", "flags"]
-            .contains(&section_key(label).as_str())
+        if ![
+            "severity",
+            "component",
+            "summary",
+            "impact",
+            "started-at",
+            "links",
+            "flags",
+        ]
+        .contains(&section_key(label).as_str())
         {
             p.push(format!(
                 "question {label:?} is not read by Responder (it reads Severity, Component, Summary, Impact, Started at, Links, Flags)"
@@ -294,7 +348,9 @@ fn check_incident(labels: &[(String, bool, &Yaml)], p: &mut Vec<String>) {
 fn check_rca(labels: &[(String, bool, &Yaml)], p: &mut Vec<String>) {
     for heading in SECTION_HEADINGS {
         if find(labels, &normalize_key(heading)).is_none() {
-            p.push(format!("the RCA form must ask {heading:?}, as the RCA template does"));
+            p.push(format!(
+                "the RCA form must ask {heading:?}, as the RCA template does"
+            ));
         }
     }
     for heading in ["Root cause", "Action items"] {
@@ -303,7 +359,10 @@ fn check_rca(labels: &[(String, bool, &Yaml)], p: &mut Vec<String>) {
         }
     }
     if let Some((_, _, el)) = find(labels, "runbook-updates") {
-        let render = el.get("attributes").and_then(|a| a.get("render")).and_then(Yaml::as_str);
+        let render = el
+            .get("attributes")
+            .and_then(|a| a.get("render"))
+            .and_then(Yaml::as_str);
         if render != Some("toml") {
             p.push("`Runbook updates` must have `render: toml` so its block is read back".into());
         }
@@ -322,9 +381,15 @@ mod tests {
     #[test]
     fn shipped_forms_are_valid_against_the_default_runbook() {
         let rb = Runbook::builtin();
-        assert_eq!(validate_form(INCIDENT, FormKind::Incident, &rb), Vec::<String>::new());
+        assert_eq!(
+            validate_form(INCIDENT, FormKind::Incident, &rb),
+            Vec::<String>::new()
+        );
         assert_eq!(validate_form(RCA, FormKind::Rca, &rb), Vec::<String>::new());
-        assert_eq!(validate_form(BUG, FormKind::Other, &rb), Vec::<String>::new());
+        assert_eq!(
+            validate_form(BUG, FormKind::Other, &rb),
+            Vec::<String>::new()
+        );
         assert_eq!(validate_chooser_config(CHOOSER), Vec::<String>::new());
     }
 
@@ -342,7 +407,14 @@ mod tests {
         let rb = Runbook::builtin();
         let text = "name: x\nbody:\n  - type: dropdown\n    id: a\n    attributes:\n      label: Severity\n      options: []\n  - type: input\n    id: a\n    attributes:\n      label: Severity\n    validations:\n      required: maybe\n  - type: slider\n";
         let p = validate_form(text, FormKind::Other, &rb).join("\n");
-        for needle in ["`description` is required", "non-empty `options`", "id `a` is used twice", "used twice", "required` must be true", "slider"] {
+        for needle in [
+            "`description` is required",
+            "non-empty `options`",
+            "id `a` is used twice",
+            "used twice",
+            "required` must be true",
+            "slider",
+        ] {
             assert!(p.contains(needle), "{needle} not in\n{p}");
         }
     }

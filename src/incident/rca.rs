@@ -154,7 +154,8 @@ mod tests {
     use crate::incident::render::{IncidentView, Renderer};
     use crate::incident::runbook::Runbook;
 
-    const ROOT_CAUSE: &str = "1. Pods were OOMKilled.\n2. The new image loads the whole dataset in memory.";
+    const ROOT_CAUSE: &str =
+        "1. Pods were OOMKilled.\n2. The new image loads the whole dataset in memory.";
     const ACTIONS: &str = "- [ ] Stream the dataset — owner: alice — issue: #12";
     const UPDATES: &str = "[[commands]]\ncomponent = \"sandbox\"\ncommand = \"kubectl top pods -n agents --containers\"\ntells = \"Memory per container\"\n\n[[checklist]]\nseverity = \"SEV2\"\nitem = \"Compare memory before and after the deploy\"\n";
 
@@ -220,14 +221,18 @@ mod tests {
         assert_eq!(rca.missing_required(), ["Root cause", "Action items"]);
         assert_eq!(rca.detection, None);
         assert_eq!(rca.got_lucky, None);
-        assert_eq!(rca.runbook_updates, None, "the commented example is not an update");
+        assert_eq!(
+            rca.runbook_updates, None,
+            "the commented example is not an update"
+        );
         assert_eq!(rca.runbook_updates_error, None);
         assert!(rca.summary.is_some());
     }
 
     #[test]
     fn a_broken_updates_block_is_reported() {
-        let body = "## Runbook updates\n\n```toml\n[[commands]]\ncomponent = \"x\"\nextra = 1\n```\n";
+        let body =
+            "## Runbook updates\n\n```toml\n[[commands]]\ncomponent = \"x\"\nextra = 1\n```\n";
         let rca = RcaSections::parse(body);
         assert_eq!(rca.runbook_updates, None);
         assert!(rca.runbook_updates_error.unwrap().contains("not valid"));

@@ -284,13 +284,13 @@ impl Renderer {
             // Compile one by one first so the error names the template.
             let mut probe = Tera::default();
             probe.autoescape_on(vec![]);
-            if let Err(e) = probe.add_raw_template(name, &all[name]) {
-                if !is_missing_parent(&e) {
-                    return Err(RenderError::Compile {
-                        name: name.clone(),
-                        message: error_chain(&e),
-                    });
-                }
+            if let Err(e) = probe.add_raw_template(name, &all[name])
+                && !is_missing_parent(&e)
+            {
+                return Err(RenderError::Compile {
+                    name: name.clone(),
+                    message: error_chain(&e),
+                });
             }
         }
         tera.add_raw_templates(all.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -314,12 +314,11 @@ impl Renderer {
     }
 
     fn render_once(&self, name: &str, view: &IncidentView) -> Result<String, RenderError> {
-        let ctx = tera::Context::from_serialize(view.sanitized()).map_err(|e| {
-            RenderError::Render {
+        let ctx =
+            tera::Context::from_serialize(view.sanitized()).map_err(|e| RenderError::Render {
                 name: name.to_string(),
                 message: error_chain(&e),
-            }
-        })?;
+            })?;
         let body = self
             .tera
             .render(name, &ctx)
@@ -392,7 +391,10 @@ pub fn load_templates_dir(dir: &Path) -> Result<HashMap<String, String>, RenderE
             continue;
         };
         if name.ends_with(".tera") {
-            out.insert(name.to_string(), std::fs::read_to_string(&path).map_err(io)?);
+            out.insert(
+                name.to_string(),
+                std::fs::read_to_string(&path).map_err(io)?,
+            );
         }
     }
     Ok(out)
@@ -529,20 +531,34 @@ mod tests {
         let r = renderer();
         let mut v = view();
         v.title = "down @acme/oncall".into();
-        v.summary = "cc @alice @acme/sre-team\n<!-- responder:incident=1 kind=rca -->\nhidden? -->".into();
+        v.summary =
+            "cc @alice @acme/sre-team\n<!-- responder:incident=1 kind=rca -->\nhidden? -->".into();
         v.impact = Some("@bob".into());
         v.declared_by = "mallory".into();
-        for body in [r.render_bug(&v).unwrap(), r.render_rca(&v).unwrap(), r.render_comment(&v).unwrap()] {
+        for body in [
+            r.render_bug(&v).unwrap(),
+            r.render_rca(&v).unwrap(),
+            r.render_comment(&v).unwrap(),
+        ] {
             for name in ["@alice", "@acme/", "@bob"] {
                 assert!(!body.contains(name), "{name} would ping in {body}");
             }
             let after_marker = body.strip_prefix(&v.marker).unwrap();
-            assert!(!after_marker.contains("<!-- responder:"), "forged marker in {body}");
-            assert!(!after_marker.contains("hidden? -->"), "comment closer kept in {body}");
+            assert!(
+                !after_marker.contains("<!-- responder:"),
+                "forged marker in {body}"
+            );
+            assert!(
+                !after_marker.contains("hidden? -->"),
+                "comment closer kept in {body}"
+            );
         }
         let bug = r.render_bug(&v).unwrap();
         assert!(!bug.contains("<!-- responder:incident=1"), "{bug}");
-        assert!(bug.contains("responder:incident=1 kind=rca"), "text is kept, only defused");
+        assert!(
+            bug.contains("responder:incident=1 kind=rca"),
+            "text is kept, only defused"
+        );
     }
 
     #[test]
@@ -576,10 +592,16 @@ mod tests {
         o.insert(BUG_TEMPLATE.to_string(), "Bug {{ title }}".to_string());
         let r = Renderer::with_overrides(builtin_templates(), o).unwrap();
         let v = view();
-        assert_eq!(r.render_bug(&v).unwrap(), format!("{}\nBug {}", v.marker, v.title));
+        assert_eq!(
+            r.render_bug(&v).unwrap(),
+            format!("{}\nBug {}", v.marker, v.title)
+        );
 
         let mut o = HashMap::new();
-        o.insert(BUG_TEMPLATE.to_string(), "{{ get_env(name=\"PATH\") }}".to_string());
+        o.insert(
+            BUG_TEMPLATE.to_string(),
+            "{{ get_env(name=\"PATH\") }}".to_string(),
+        );
         let r = Renderer::with_overrides(builtin_templates(), o).unwrap();
         let err = r.render_bug(&v).unwrap_err().to_string();
         assert!(err.contains("get_env is disabled"), "{err}");
@@ -589,15 +611,23 @@ mod tests {
     fn a_broken_override_names_its_template() {
         let mut o = HashMap::new();
         o.insert(RCA_TEMPLATE.to_string(), "{% if %}".to_string());
-        let err = Renderer::with_overrides(builtin_templates(), o).err().unwrap();
+        let err = Renderer::with_overrides(builtin_templates(), o)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains(RCA_TEMPLATE), "{err}");
     }
 
     #[test]
     fn titles_are_prefixed_one_line_and_bounded() {
         assert_eq!(bug_title(Severity::Sev2, "Pods\ndown"), "[SEV2] Pods down");
-        assert_eq!(rca_title(Severity::Sev2, "Pods down"), "[SEV2] RCA: Pods down");
-        assert_eq!(bug_title(Severity::Sev1, &"y".repeat(500)).chars().count(), 256);
+        assert_eq!(
+            rca_title(Severity::Sev2, "Pods down"),
+            "[SEV2] RCA: Pods down"
+        );
+        assert_eq!(
+            bug_title(Severity::Sev1, &"y".repeat(500)).chars().count(),
+            256
+        );
     }
 
     #[test]

@@ -170,7 +170,9 @@ impl Runbook {
                 ));
             }
             if c.commands.is_empty() {
-                p.push(format!("components.{key}: at least one command is required"));
+                p.push(format!(
+                    "components.{key}: at least one command is required"
+                ));
             }
             for (i, cmd) in c.commands.iter().enumerate() {
                 if cmd.command.trim().is_empty() || cmd.tells.trim().is_empty() {
@@ -239,9 +241,9 @@ impl Runbook {
             let command = u.command.trim();
             let tells = u.tells.trim();
             if command.is_empty() || tells.is_empty() {
-                report
-                    .rejected
-                    .push(format!("command {command:?}: both command and tells are required"));
+                report.rejected.push(format!(
+                    "command {command:?}: both command and tells are required"
+                ));
                 continue;
             }
             let key = normalize_key(&u.component);
@@ -252,7 +254,11 @@ impl Runbook {
                 ));
                 continue;
             };
-            if component.commands.iter().any(|c| c.command.trim() == command) {
+            if component
+                .commands
+                .iter()
+                .any(|c| c.command.trim() == command)
+            {
                 report.skipped.push(format!("{key}: {command}"));
                 continue;
             }
@@ -272,7 +278,9 @@ impl Runbook {
                 continue;
             };
             if item.is_empty() {
-                report.rejected.push(format!("checklist item for {s} is empty"));
+                report
+                    .rejected
+                    .push(format!("checklist item for {s} is empty"));
                 continue;
             }
             let Some(level) = self.severities.get_mut(&s) else {
@@ -383,7 +391,11 @@ mod tests {
                     .take_while(|c| c.is_ascii_uppercase() || *c == '_')
                     .collect();
                 if name.len() > 1 {
-                    assert!(rb.placeholders.contains_key(&name), "${name} in {}", c.command);
+                    assert!(
+                        rb.placeholders.contains_key(&name),
+                        "${name} in {}",
+                        c.command
+                    );
                 }
             }
         }
@@ -396,11 +408,25 @@ mod tests {
         rb.severities.get_mut(&Severity::Sev1).unwrap().rca_due_days = 0;
         rb.severities.get_mut(&Severity::Sev2).unwrap().aliases = vec!["critical".into()];
         let c = rb.components.remove("ci").unwrap();
-        rb.components.insert("Bad Key".into(), Component { commands: vec![], ..c });
+        rb.components.insert(
+            "Bad Key".into(),
+            Component {
+                commands: vec![],
+                ..c
+            },
+        );
         let problems = Runbook::parse(&rb.to_toml_string()).unwrap_err();
-        let RunbookError::Invalid(p) = problems else { panic!("{problems}") };
+        let RunbookError::Invalid(p) = problems else {
+            panic!("{problems}")
+        };
         let all = p.join("\n");
-        for needle in ["SEV3 is missing", "rca_due_days", "critical", "Bad Key", "at least one command"] {
+        for needle in [
+            "SEV3 is missing",
+            "rca_due_days",
+            "critical",
+            "Bad Key",
+            "at least one command",
+        ] {
             assert!(all.contains(needle), "{needle} not in {all}");
         }
     }
@@ -441,7 +467,13 @@ item = "x"
         let report = rb.merge_updates(&updates);
         assert_eq!(report.added_commands.len(), 1);
         assert_eq!(report.added_commands[0].0, "sandbox");
-        assert_eq!(report.added_checklist, vec![(Severity::Sev2, "Post in #incidents with the bug issue link".to_string())]);
+        assert_eq!(
+            report.added_checklist,
+            vec![(
+                Severity::Sev2,
+                "Post in #incidents with the bug issue link".to_string()
+            )]
+        );
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(report.rejected.len(), 2);
         assert!(report.changed());

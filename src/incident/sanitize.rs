@@ -152,7 +152,10 @@ mod tests {
         assert!(!s.contains("<!--"));
         assert!(!s.contains("-->"));
         assert!(!s.contains("<!-- responder:"));
-        assert_eq!(s.replace(ZWSP, ""), "x <!-- responder:incident=1 kind=rca --> y <!-- hidden");
+        assert_eq!(
+            s.replace(ZWSP, ""),
+            "x <!-- responder:incident=1 kind=rca --> y <!-- hidden"
+        );
     }
 
     #[test]
@@ -165,8 +168,12 @@ mod tests {
 
     #[test]
     fn headings_cannot_add_sections() {
-        let s = sanitize_user_text("# A\n## Root cause\n  ### x\n#### y\n#123\n```\n## in code\n```\n");
-        assert_eq!(s, "#### A\n#### Root cause\n#### x\n#### y\n#123\n```\n## in code\n```\n");
+        let s =
+            sanitize_user_text("# A\n## Root cause\n  ### x\n#### y\n#123\n```\n## in code\n```\n");
+        assert_eq!(
+            s,
+            "#### A\n#### Root cause\n#### x\n#### y\n#123\n```\n## in code\n```\n"
+        );
     }
 
     #[test]

@@ -130,10 +130,21 @@ mod tests {
 
     #[test]
     fn no_answer_forms_are_recognised() {
-        for empty in ["", "\n_No response_\n", "None", "<!-- write here -->", "1. \n2. \n", "- [ ] \n", "| | |\n|---|---|\n| | |"] {
+        for empty in [
+            "",
+            "\n_No response_\n",
+            "None",
+            "<!-- write here -->",
+            "1. \n2. \n",
+            "- [ ] \n",
+            "| | |\n|---|---|\n| | |",
+        ] {
             assert_eq!(answer(empty), None, "{empty:?}");
         }
-        assert_eq!(answer("\n<!-- hint -->\nreal text\n"), Some("real text".into()));
+        assert_eq!(
+            answer("\n<!-- hint -->\nreal text\n"),
+            Some("real text".into())
+        );
         assert_eq!(answer("1. because"), Some("1. because".into()));
     }
 }

@@ -32,7 +32,9 @@ pub enum Severity {
 /// Why a severity or alias was refused; the message is safe to post on an issue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SeverityError {
-    #[error("{0:?} is not a severity: use one of SEV1–SEV5 (also written sev1, SEV-1, P1, or critical/major/moderate/minor/cosmetic)")]
+    #[error(
+        "{0:?} is not a severity: use one of SEV1–SEV5 (also written sev1, SEV-1, P1, or critical/major/moderate/minor/cosmetic)"
+    )]
     Unknown(String),
     #[error("severity alias {alias:?} would mean {new} but already means {existing}")]
     AliasCollision {
@@ -67,7 +69,9 @@ impl Severity {
                 return Ok(s);
             }
         }
-        Err(SeverityError::Unknown(input.trim().chars().take(60).collect()))
+        Err(SeverityError::Unknown(
+            input.trim().chars().take(60).collect(),
+        ))
     }
 
     /// `SEV1`…`SEV5`: the stored and displayed form.

@@ -126,7 +126,9 @@ impl Parser<'_> {
         let mut items = Vec::new();
         loop {
             self.skip_blank();
-            let Some(l) = self.lines.get(self.i) else { break };
+            let Some(l) = self.lines.get(self.i) else {
+                break;
+            };
             if l.indent < indent || !is_seq_item(&l.text) {
                 break;
             }
@@ -157,7 +159,9 @@ impl Parser<'_> {
         let mut entries: Vec<(String, Yaml)> = Vec::new();
         loop {
             self.skip_blank();
-            let Some(l) = self.lines.get(self.i) else { break };
+            let Some(l) = self.lines.get(self.i) else {
+                break;
+            };
             if l.indent < indent || (l.indent == indent && is_seq_item(&l.text)) {
                 break;
             }
@@ -175,7 +179,9 @@ impl Parser<'_> {
             self.i += 1;
             let v = match value.as_str() {
                 "" => self.child(indent, true)?,
-                v if v.starts_with('|') || v.starts_with('>') => self.block_scalar(indent, v, no)?,
+                v if v.starts_with('|') || v.starts_with('>') => {
+                    self.block_scalar(indent, v, no)?
+                }
                 v => scalar(v, no)?,
             };
             entries.push((key, v));
@@ -203,7 +209,10 @@ impl Parser<'_> {
         let folded = header.starts_with('>');
         let chomp = &header[1..];
         if !matches!(chomp, "" | "-" | "+") {
-            return Err(err(no, "only |, |-, |+, >, >- and >+ block scalars are supported"));
+            return Err(err(
+                no,
+                "only |, |-, |+, >, >- and >+ block scalars are supported",
+            ));
         }
         let mut body: Vec<&str> = Vec::new();
         let mut block_indent = None;
@@ -276,7 +285,10 @@ fn split_key(text: &str) -> Option<(String, String)> {
             ':' if !single && !double => {
                 let next = bytes.get(i + 1);
                 if next.is_none() || next == Some(&b' ') {
-                    return Some((text[..i].trim().to_string(), text[i + 1..].trim().to_string()));
+                    return Some((
+                        text[..i].trim().to_string(),
+                        text[i + 1..].trim().to_string(),
+                    ));
                 }
             }
             _ => {}
@@ -337,7 +349,10 @@ fn scalar(v: &str, no: usize) -> Result<Yaml, YamlError> {
             .map(Yaml::Seq);
     }
     if v.starts_with(['{', '&', '*', '!', '%', '@', '`']) {
-        return Err(err(no, &format!("{v:?}: flow mappings, anchors, aliases and tags are not supported")));
+        return Err(err(
+            no,
+            &format!("{v:?}: flow mappings, anchors, aliases and tags are not supported"),
+        ));
     }
     if v == "~" || v == "null" {
         return Ok(Yaml::Null);
@@ -356,15 +371,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(y.get("name").unwrap().as_str(), Some("Form"));
-        assert_eq!(y.get("labels").unwrap().as_seq().unwrap()[1].as_str(), Some("sev 1"));
+        assert_eq!(
+            y.get("labels").unwrap().as_seq().unwrap()[1].as_str(),
+            Some("sev 1")
+        );
         let body = y.get("body").unwrap().as_seq().unwrap();
         assert_eq!(body.len(), 2);
         let value = body[0].get("attributes").unwrap().get("value").unwrap();
         assert_eq!(value.as_str(), Some("# Heading\n\ntext: here\n"));
-        let opts = body[1].get("attributes").unwrap().get("options").unwrap().as_seq().unwrap();
+        let opts = body[1]
+            .get("attributes")
+            .unwrap()
+            .get("options")
+            .unwrap()
+            .as_seq()
+            .unwrap();
         assert_eq!(opts[0].as_str(), Some("it's"));
         assert_eq!(opts[1].as_str(), Some("SEV1 — a: b"));
-        let other = body[1].get("attributes").unwrap().get("other").unwrap().as_seq().unwrap();
+        let other = body[1]
+            .get("attributes")
+            .unwrap()
+            .get("other")
+            .unwrap()
+            .as_seq()
+            .unwrap();
         assert_eq!(other[0].get("required").unwrap().as_str(), Some("true"));
     }
 
