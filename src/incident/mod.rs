@@ -14,4 +14,5 @@ pub mod runbook;
 pub mod sanitize;
 pub mod sections;
 pub mod severity;
+pub mod view;
 pub mod yaml;
