@@ -13,8 +13,6 @@ use std::path::Path;
 
 use tera::Tera;
 
-#[cfg(test)]
-use super::runbook::Runbook;
 pub use super::view::{ComponentView, IncidentView, IssueRef, SeverityView};
 
 /// GitHub's limit on an issue or comment body, in characters.
@@ -302,6 +300,7 @@ fn close_fence_if_open(mut body: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::runbook::Runbook;
 
     fn renderer() -> Renderer {
         Renderer::builtin().unwrap_or_else(|e| panic!("{e}"))
