@@ -100,11 +100,16 @@ pub fn answer(content: &str) -> Option<String> {
 
 fn is_skeleton_line(line: &str) -> bool {
     let t = line.trim();
-    let t = t
-        .trim_start_matches(['-', '*', '+'])
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .trim_start_matches('.')
-        .trim();
+    // One list marker: `-`, `*`, `+`, or digits followed by `.` or `)`.
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    let t = if let Some(rest) = t.strip_prefix(['-', '*', '+']) {
+        rest
+    } else if digits > 0 && t[digits..].starts_with(['.', ')']) {
+        &t[digits + 1..]
+    } else {
+        t
+    };
+    let t = t.trim();
     let t = t
         .strip_prefix("[ ]")
         .or_else(|| t.strip_prefix("[x]"))
@@ -146,5 +151,7 @@ mod tests {
             Some("real text".into())
         );
         assert_eq!(answer("1. because"), Some("1. because".into()));
+        assert_eq!(answer("42"), Some("42".into()));
+        assert_eq!(answer("- 1"), Some("- 1".into()));
     }
 }
