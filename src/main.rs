@@ -1,4 +1,4 @@
-//! The `responder` command line: serve, replay, deliveries, check.
+//! The `responder` command line: serve, replay, deliveries, diff, token, check.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +55,38 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Print a PR's files (JSON) or unified diff, with the same fallback as the service.
+    ///
+    /// Without App credentials it works anonymously on public repositories.
+    Diff {
+        /// The pull request, as OWNER/REPO#NUMBER.
+        target: String,
+        /// `json` (the /files body) or `diff` (unified diff).
+        #[arg(long, default_value = "json", value_parser = ["json", "diff"])]
+        format: String,
+        /// `auto`: GitHub first, git when GitHub fails or is incomplete; `api` or `git` only.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "api", "git"])]
+        via: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Print an agent token signed with RESPONDER_AGENT_SECRET.
+    Token {
+        /// A repository the token grants (OWNER/REPO or OWNER/*); repeat for more.
+        #[arg(long = "repo", required = true)]
+        repos: Vec<String>,
+        /// A scope: diff:read or incidents:write; repeat for more.
+        #[arg(long = "scope", default_value = "diff:read")]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Who the token is for (an agent or task id); it appears in logs.
+        #[arg(long)]
+        sub: Option<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Validate settings; exit non-zero listing every problem.
     Check {
         #[command(flatten)]
@@ -85,6 +117,8 @@ async fn main() -> ExitCode {
         Command::Serve { settings }
         | Command::Replay { settings, .. }
         | Command::Deliveries { settings, .. }
+        | Command::Diff { settings, .. }
+        | Command::Token { settings, .. }
         | Command::Check { settings } => settings.clone(),
     };
     let settings = match settings_or_exit(&settings_args) {
@@ -183,6 +217,83 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff {
+            target,
+            format,
+            via,
+            ..
+        } => {
+            let (repo, number) = target
+                .split_once('#')
+                .and_then(|(r, n)| {
+                    Some((
+                        r.parse::<responder::types::RepoName>().ok()?,
+                        n.parse::<u64>().ok()?,
+                    ))
+                })
+                .with_context(|| format!("{target:?} is not of the form OWNER/REPO#NUMBER"))?;
+            let via = responder::diff::Via::parse(&via).context("--via takes auto, api or git")?;
+            let github = responder::service::github_client(&settings)?;
+            let diffs = responder::service::diff_service(&settings, github)?;
+            let answer = diffs
+                .get(&repo, responder::types::PrNumber(number), via)
+                .await?;
+            eprintln!(
+                "{repo}#{number}: {} files from {}{}{}",
+                answer.files.len(),
+                answer.source.as_str(),
+                answer
+                    .fallback_reason
+                    .as_deref()
+                    .map(|r| format!(" (fallback: {r})"))
+                    .unwrap_or_default(),
+                if answer.complete {
+                    ""
+                } else {
+                    " — INCOMPLETE"
+                }
+            );
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if format == "diff" {
+                out.write_all(&answer.unified)?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &*answer)?;
+                writeln!(out)?;
+            }
+            Ok(if answer.complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Command::Token {
+            repos,
+            scopes,
+            ttl,
+            sub,
+            ..
+        } => {
+            let secret = settings.agent_secret.as_ref().context(
+                "RESPONDER_AGENT_SECRET is not set; set it to the same value the service uses",
+            )?;
+            let ttl = responder::agent_token::parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
+            let scopes: Vec<String> = scopes
+                .iter()
+                .flat_map(|s| s.split_whitespace().map(str::to_string))
+                .collect();
+            let token = responder::agent_token::mint(
+                secret,
+                &repos,
+                &scopes,
+                ttl,
+                sub.as_deref(),
+                chrono::Utc::now().timestamp(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { .. } => {

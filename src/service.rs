@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::SystemClock;
+use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy};
 use crate::http::{self, AppState};
@@ -48,6 +49,7 @@ impl Service {
             );
         }
         let github = github_client(&settings)?;
+        let diffs = diff_service(&settings, github.clone())?;
         let work_ready = Arc::new(Notify::new());
         let inbox = Inbox::start(store.clone(), work_ready.clone());
         let mut registry = Registry::new();
@@ -55,6 +57,7 @@ impl Service {
         let state = AppState {
             settings: Arc::new(settings),
             github,
+            diffs,
             store,
             inbox,
             metrics: telemetry::metrics(),
@@ -128,6 +131,21 @@ pub fn github_client(settings: &Settings) -> anyhow::Result<Arc<dyn GitHub>> {
     )
     .context("GITHUB_API_URL: cannot build a client for it")?;
     Ok(Arc::new(client))
+}
+
+/// The diff service over `github`, with mirrors and cache under the data directory.
+pub fn diff_service(
+    settings: &Settings,
+    github: Arc<dyn GitHub>,
+) -> anyhow::Result<Arc<DiffService>> {
+    let config = DiffConfig {
+        data_dir: settings.data_dir.clone(),
+        server_url: settings.server_url.clone(),
+        cache_bytes: 1 << 30,
+        git_threads: 4,
+        head_ttl: std::time::Duration::from_secs(5),
+    };
+    DiffService::new(github, config).context("RESPONDER_DATA_DIR: cannot create the diff cache")
 }
 
 fn hostname() -> String {

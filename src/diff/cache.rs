@@ -33,9 +33,30 @@ pub enum CacheError {
     Encode(#[from] serde_json::Error),
 }
 
+/// Where a cached diff came from, kept beside it so a cached answer says the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CacheMeta {
+    pub source: String,
+    pub fallback_reason: Option<String>,
+    pub base_sha: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Stored {
+    meta: CacheMeta,
+    files: Vec<FileEntry>,
+}
+
+#[derive(serde::Serialize)]
+struct StoredRef<'a> {
+    meta: &'a CacheMeta,
+    files: &'a [FileEntry],
+}
+
 /// A cached diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedDiff {
+    pub meta: CacheMeta,
     pub files: Vec<FileEntry>,
     pub unified: Vec<u8>,
 }
@@ -107,13 +128,17 @@ impl DiffCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&files_path)(e)),
         };
-        let Ok(files) = serde_json::from_slice(&json) else {
+        let Ok(Stored { meta, files }) = serde_json::from_slice(&json) else {
             tracing::warn!(entry = %dir.display(), "unreadable diff cache entry; dropping it");
             self.remove_entry(&dir);
             return Ok(None);
         };
         touch(&diff_path);
-        Ok(Some(CachedDiff { files, unified }))
+        Ok(Some(CachedDiff {
+            meta,
+            files,
+            unified,
+        }))
     }
 
     /// Stores an entry (a no-op if another writer got there first), then evicts
@@ -123,10 +148,11 @@ impl DiffCache {
         repo: &RepoName,
         merge_base: &Sha,
         head: &Sha,
+        meta: &CacheMeta,
         files: &[FileEntry],
         unified: &[u8],
     ) -> Result<(), CacheError> {
-        let json = serde_json::to_vec(files)?;
+        let json = serde_json::to_vec(&StoredRef { meta, files })?;
         let target = self.entry_dir(repo, merge_base, head);
         let tmp = self.dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
         let write = || -> Result<(), CacheError> {
@@ -257,7 +283,14 @@ mod tests {
 
     fn put(cache: &DiffCache, head: char) {
         cache
-            .put(&repo(), &sha('0'), &sha(head), &files(), &[b'x'; 1000])
+            .put(
+                &repo(),
+                &sha('0'),
+                &sha(head),
+                &CacheMeta::default(),
+                &files(),
+                &[b'x'; 1000],
+            )
             .unwrap();
         // mtime resolution is fine-grained, but keep the order unambiguous.
         std::thread::sleep(Duration::from_millis(5));

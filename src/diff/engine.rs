@@ -32,6 +32,20 @@ const GITLINK: u32 = 0o160000;
 /// git looks for a NUL in this many leading bytes to call content binary.
 const BINARY_PROBE: usize = 8000;
 
+/// The merge base of two commits if the mirror at `repo_path` has both (no fetch).
+pub fn merge_base(repo_path: &Path, base: &Sha, head: &Sha) -> Result<Option<Sha>, GitError> {
+    let Ok(repo) = Repository::open_bare(repo_path) else {
+        return Ok(None);
+    };
+    let (Ok(b), Ok(h)) = (
+        git2::Oid::from_str(base.as_str()),
+        git2::Oid::from_str(head.as_str()),
+    ) else {
+        return Ok(None);
+    };
+    Ok(repo.merge_base(b, h).ok().map(sha))
+}
+
 /// Diffs `head` against its merge-base with `base` (three-dot), in the bare
 /// repository at `repo_path`. Both commits must already be in the mirror.
 pub fn diff(repo_path: &Path, base: &Sha, head: &Sha) -> Result<LocalDiff, GitError> {

@@ -1,5 +1,6 @@
 //! PR diffs: cache → GitHub API → git2 fallback, and the GitHub-compatible file model.
 
+pub mod answer;
 pub mod cache;
 pub mod engine;
 pub mod error;
@@ -9,11 +10,15 @@ pub mod mirror;
 pub mod model;
 pub mod pool;
 mod rename;
+pub mod service;
+pub mod view;
 
-pub use cache::{CacheError, CachedDiff, DiffCache, etag};
+pub use answer::{DiffAnswer, DiffError, Source, Via};
+pub use cache::{CacheError, CacheMeta, CachedDiff, DiffCache, etag};
 pub use engine::{LocalDiff, diff};
 pub use error::{GitError, GitErrorKind};
 pub use flight::{Abandoned, SingleFlight};
 pub use mirror::{FetchStats, Mirrors, pr_refspecs};
 pub use model::{FileEntry, FileStatus};
 pub use pool::GitPool;
+pub use service::{DiffConfig, DiffService};

@@ -16,7 +16,7 @@ use super::error::GitHubError;
 use super::models::*;
 use super::transport::{Auth, Req, Resp, RetryPolicy, Transport};
 use crate::clock::Clock;
-use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret};
+use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret, Sha};
 
 /// GitHub's files endpoint never returns more than this many entries.
 pub const FILES_CAP: usize = 3000;
@@ -166,6 +166,39 @@ impl GitHub for AppClient {
             Self::repo_path(repo)
         );
         self.all_pages(auth, first, FILES_CAP + 100).await
+    }
+
+    async fn pull_diff(&self, repo: &RepoName, number: PrNumber) -> Result<Vec<u8>, GitHubError> {
+        let mut req = Req::get(format!("{}/pulls/{number}", Self::repo_path(repo)));
+        req.accept = "application/vnd.github.diff";
+        let resp = self.send(repo, req).await?;
+        Ok(resp.body.to_vec())
+    }
+
+    async fn merge_base(
+        &self,
+        repo: &RepoName,
+        base: &Sha,
+        head: &Sha,
+    ) -> Result<Sha, GitHubError> {
+        #[derive(Deserialize)]
+        struct Compare {
+            merge_base_commit: Commit,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            sha: Sha,
+        }
+        let c: Compare = self
+            .get_json(
+                repo,
+                format!(
+                    "{}/compare/{base}...{head}?per_page=1",
+                    Self::repo_path(repo)
+                ),
+            )
+            .await?;
+        Ok(c.merge_base_commit.sha)
     }
 
     async fn issue(&self, repo: &RepoName, number: IssueNumber) -> Result<Issue, GitHubError> {

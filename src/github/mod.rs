@@ -16,7 +16,7 @@ pub use error::GitHubError;
 pub use models::*;
 pub use transport::RetryPolicy;
 
-use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret};
+use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret, Sha};
 
 /// What Responder needs from GitHub. Every method resolves the repository's
 /// installation itself; errors are classified (`GitHubError`).
@@ -30,6 +30,11 @@ pub trait GitHub: Send + Sync {
         repo: &RepoName,
         number: PrNumber,
     ) -> Result<Vec<DiffEntry>, GitHubError>;
+    /// The PR's unified diff (`application/vnd.github.diff`).
+    async fn pull_diff(&self, repo: &RepoName, number: PrNumber) -> Result<Vec<u8>, GitHubError>;
+    /// The merge base of two commits (`GET /repos/{o}/{r}/compare/{base}...{head}`).
+    async fn merge_base(&self, repo: &RepoName, base: &Sha, head: &Sha)
+    -> Result<Sha, GitHubError>;
 
     async fn issue(&self, repo: &RepoName, number: IssueNumber) -> Result<Issue, GitHubError>;
     async fn create_issue(&self, repo: &RepoName, issue: &NewIssue) -> Result<Issue, GitHubError>;

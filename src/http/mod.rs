@@ -1,5 +1,7 @@
 //! The axum edge: verifies, parses and hands off. No business logic lives here.
 
+mod agent;
+mod diff;
 mod error;
 mod health;
 mod webhook;
@@ -13,8 +15,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use agent::AgentAuth;
 pub use error::ApiError;
 
+use crate::diff::DiffService;
 use crate::github::GitHub;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -29,6 +33,7 @@ pub const WEBHOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub github: Arc<dyn GitHub>,
+    pub diffs: Arc<DiffService>,
     pub store: Store,
     pub inbox: Inbox,
     pub metrics: PrometheusHandle,
@@ -48,6 +53,8 @@ pub fn router(state: AppState) -> Router {
             "/webhook",
             post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         )
+        .route("/v1/repos/{owner}/{repo}/pulls/{number}/files", get(diff::files))
+        .route("/v1/repos/{owner}/{repo}/pulls/{number}/diff", get(diff::diff))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .with_state(state)

@@ -4,6 +4,7 @@
 #[allow(dead_code)]
 mod support;
 
+mod diff_api;
 mod diff_git;
 mod diff_mirror;
 mod fake_github;

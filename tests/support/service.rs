@@ -191,3 +191,32 @@ impl responder::webhook::Handler for Recorder {
         Ok(())
     }
 }
+
+/// The agent-token secret test services use.
+pub const AGENT_SECRET: &str = "test-agent-secret-0123456789abcdef";
+
+/// Settings pointing a service at `fake` as its GitHub, with the agent API on.
+pub fn app_args(data_dir: &Path, fake: &crate::support::fake_github::FakeGitHub) -> SettingsArgs {
+    SettingsArgs {
+        github_api_url: fake.api_url(),
+        github_server_url: fake.server_url(),
+        github_app_id: Some(fake.app_id().to_string()),
+        github_app_private_key: Some(fake.private_key_pem().to_string()),
+        agent_secret: Some(AGENT_SECRET.into()),
+        ..test_args(data_dir)
+    }
+}
+
+/// An agent token for `repos` with `scopes`, valid for `ttl_secs` (negative: expired).
+pub fn agent_token(repos: &[&str], scopes: &[&str], ttl_secs: i64) -> String {
+    let secret = Secret::new(AGENT_SECRET);
+    let repos: Vec<String> = repos.iter().map(|r| r.to_string()).collect();
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let now = chrono::Utc::now().timestamp();
+    let (ttl, now) = if ttl_secs > 0 {
+        (ttl_secs, now)
+    } else {
+        (60, now - 60 + ttl_secs)
+    };
+    responder::agent_token::mint(&secret, &repos, &scopes, ttl, Some("test-agent"), now).unwrap()
+}

@@ -289,3 +289,31 @@ pub async fn create(
         shapes::pull(&urls, &repo, &p, &c.facts),
     ))
 }
+
+/// `GET /repos/{o}/{r}/compare/{base}...{head}`: the merge base and how far apart the
+/// two commits are (the parts of GitHub's answer callers read).
+pub async fn compare(
+    State(_s): State<Shared>,
+    headers: HeaderMap,
+    Path((o, r, basehead)): Path<(String, String, String)>,
+) -> Answer {
+    let repo = load(&_s, &headers, &o, &r, false)?;
+    let (base, head) = basehead.split_once("...").ok_or_else(not_found)?;
+    let (bare, base, head) = (repo.bare.clone(), base.to_string(), head.to_string());
+    let (b, h, mb) = blocking(move || {
+        let b = git_repo::rev_parse(&bare, &base)?;
+        let h = git_repo::rev_parse(&bare, &head)?;
+        let mb = git_repo::merge_base(&bare, &b, &h)?;
+        Some((b, h, mb))
+    })
+    .await
+    .ok_or_else(not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({
+            "status": if mb == h { "behind" } else if mb == b { "ahead" } else { "diverged" },
+            "base_commit": { "sha": b },
+            "merge_base_commit": { "sha": mb },
+        }),
+    ))
+}

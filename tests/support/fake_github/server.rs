@@ -68,6 +68,10 @@ fn api_routes() -> Router<Shared> {
             get(routes_pulls::list).post(routes_pulls::create),
         )
         .route("/repos/{o}/{r}/pulls/{n}", get(routes_pulls::get_pull))
+        .route(
+            "/repos/{o}/{r}/compare/{basehead}",
+            get(routes_pulls::compare),
+        )
         .route("/repos/{o}/{r}/pulls/{n}/files", get(routes_pulls::files))
         .route(
             "/repos/{o}/{r}/issues",

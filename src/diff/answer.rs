@@ -1,0 +1,103 @@
+//! The answer agents get (CONTRACT.md's `/files` body), and the errors that name why
+//! no answer could be given.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::error::{GitError, GitErrorKind};
+use super::model::FileEntry;
+use crate::github::GitHubError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Api,
+    Git,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Git => "git",
+        }
+    }
+}
+
+/// Which way to compute a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// GitHub first, git when GitHub fails or its answer is incomplete.
+    Auto,
+    /// GitHub only; an incomplete answer says so (`complete: false`).
+    Api,
+    /// The local mirror only.
+    Git,
+}
+
+impl Via {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "api" => Some(Self::Api),
+            "git" => Some(Self::Git),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffAnswer {
+    pub repository: String,
+    pub number: u64,
+    pub base_sha: String,
+    pub head_sha: String,
+    pub merge_base_sha: String,
+    pub source: Source,
+    pub fallback_reason: Option<String>,
+    pub complete: bool,
+    /// Why `complete` is false (only with `via=api`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<String>,
+    pub files: Vec<FileEntry>,
+    #[serde(skip)]
+    pub unified: Arc<Vec<u8>>,
+    #[serde(skip)]
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DiffError {
+    #[error("pull request #{number} was not found in {repo}: {api}; {git}")]
+    PrNotFound {
+        repo: String,
+        number: u64,
+        api: String,
+        git: String,
+    },
+    #[error(
+        "the Responder App is not installed on {repo}; install it on the repository (the App's page → Install) and try again"
+    )]
+    NotInstalled { repo: String },
+    #[error("{0}")]
+    GitFetch(GitError),
+    #[error("GitHub could not answer: {0}")]
+    GitHub(GitHubError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DiffError {
+    /// A stable code for the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PrNotFound { .. } => "pr_not_found",
+            Self::NotInstalled { .. } => "not_installed",
+            Self::GitFetch(e) if e.kind() == GitErrorKind::NotFound => "git_ref_not_found",
+            Self::GitFetch(_) => "git_fetch_failed",
+            Self::GitHub(_) => "github_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! `DiffService`: a PR's files and unified diff from the cache, GitHub's API, or the
+//! local git mirror — and always the truth about which, and whether it is complete.
+//!
+//! Purpose: the decision between GitHub and git. GitHub's answer is trusted only when
+//! it is complete (count equals `changed_files`, below the 3,000-file cap, every text
+//! file has a patch, the unified diff covers every file); otherwise the mirror is used
+//! and the reason recorded. Identical concurrent requests share one computation.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::answer::{DiffAnswer, DiffError, Source, Via};
+use super::cache::{CacheMeta, DiffCache, etag};
+use super::engine;
+use super::error::GitErrorKind;
+use super::flight::SingleFlight;
+use super::mirror::{Mirrors, pr_refspecs};
+use super::model::{FileEntry, FileStatus};
+use super::pool::GitPool;
+use crate::github::{DiffEntry, GitHub, GitHubError, PullRequest};
+use crate::types::{PrNumber, RepoName, Sha};
+
+/// GitHub's files endpoint lists at most this many files, silently.
+const FILES_CAP: usize = 3000;
+
+#[derive(Debug, Clone)]
+pub struct DiffConfig {
+    pub data_dir: PathBuf,
+    pub server_url: String,
+    pub cache_bytes: u64,
+    /// Blocking git work at once.
+    pub git_threads: usize,
+    /// How long a PR's head is trusted without asking GitHub again.
+    pub head_ttl: Duration,
+}
+
+type FlightKey = (RepoName, PrNumber, Option<Sha>, Via);
+type Flight = Result<Arc<DiffAnswer>, DiffError>;
+
+pub struct DiffService {
+    github: Arc<dyn GitHub>,
+    mirrors: Mirrors,
+    cache: Arc<DiffCache>,
+    pool: GitPool,
+    flights: SingleFlight<FlightKey, Flight>,
+    server_url: String,
+    head_ttl: Duration,
+    heads: Mutex<HashMap<(RepoName, PrNumber), (Instant, PullRequest)>>,
+    merge_bases: Mutex<HashMap<(RepoName, Sha, Sha), Sha>>,
+}
+
+impl DiffService {
+    pub fn new(github: Arc<dyn GitHub>, config: DiffConfig) -> Result<Arc<Self>, DiffError> {
+        let cache = DiffCache::new(config.data_dir.join("diff-cache"), config.cache_bytes)
+            .map_err(|e| DiffError::Internal(e.to_string()))?;
+        Ok(Arc::new(Self {
+            github,
+            mirrors: Mirrors::new(config.data_dir.join("git")),
+            cache: Arc::new(cache),
+            pool: GitPool::new(config.git_threads),
+            flights: SingleFlight::new(),
+            server_url: config.server_url.trim_end_matches('/').to_string(),
+            head_ttl: config.head_ttl,
+            heads: Mutex::new(HashMap::new()),
+            merge_bases: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The PR's diff: cached when its (merge-base, head) was computed before.
+    pub async fn get(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        number: PrNumber,
+        via: Via,
+    ) -> Result<Arc<DiffAnswer>, DiffError> {
+        let meta = match self.pull(repo, number).await {
+            Ok(pr) => Ok(pr),
+            Err(GitHubError::NotInstalled { repo }) => {
+                return Err(DiffError::NotInstalled { repo });
+            }
+            Err(e) if via == Via::Api => return Err(DiffError::GitHub(e)),
+            Err(e) => Err(e),
+        };
+        if let Ok(pr) = &meta
+            && let Some(mb) = self.known_merge_base(repo, pr).await
+            && let Some(answer) = self.cached(repo, number, pr, &mb, via)
+        {
+            return Ok(answer);
+        }
+        let key = (
+            repo.clone(),
+            number,
+            meta.as_ref().ok().map(|p| p.head.sha.clone()),
+            via,
+        );
+        let this = self.clone();
+        let repo = repo.clone();
+        self.flights
+            .run(
+                key,
+                async move { this.compute(&repo, number, meta, via).await },
+            )
+            .await
+            .map_err(|e| DiffError::Internal(e.to_string()))?
+    }
+
+    async fn pull(&self, repo: &RepoName, number: PrNumber) -> Result<PullRequest, GitHubError> {
+        let key = (repo.clone(), number);
+        if let Some((at, pr)) = self.heads.lock().unwrap().get(&key)
+            && at.elapsed() < self.head_ttl
+        {
+            return Ok(pr.clone());
+        }
+        let pr = self.github.pull(repo, number).await?;
+        self.heads
+            .lock()
+            .unwrap()
+            .insert(key, (Instant::now(), pr.clone()));
+        Ok(pr)
+    }
+
+    /// The merge base without fetching: remembered, read from the mirror, or asked of GitHub.
+    async fn known_merge_base(&self, repo: &RepoName, pr: &PullRequest) -> Option<Sha> {
+        let key = (repo.clone(), pr.base.sha.clone(), pr.head.sha.clone());
+        if let Some(mb) = self.merge_bases.lock().unwrap().get(&key) {
+            return Some(mb.clone());
+        }
+        let path = self.mirrors.path_for(repo);
+        let (base, head) = (pr.base.sha.clone(), pr.head.sha.clone());
+        let local = self
+            .pool
+            .run(move || engine::merge_base(&path, &base, &head))
+            .await
+            .ok()
+            .flatten();
+        let mb = match local {
+            Some(mb) => mb,
+            None => self
+                .github
+                .merge_base(repo, &pr.base.sha, &pr.head.sha)
+                .await
+                .ok()?,
+        };
+        self.remember_merge_base(repo, &pr.base.sha, &pr.head.sha, &mb);
+        Some(mb)
+    }
+
+    fn remember_merge_base(&self, repo: &RepoName, base: &Sha, head: &Sha, mb: &Sha) {
+        let mut map = self.merge_bases.lock().unwrap();
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.insert((repo.clone(), base.clone(), head.clone()), mb.clone());
+    }
+
+    fn cached(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        pr: &PullRequest,
+        mb: &Sha,
+        via: Via,
+    ) -> Option<Arc<DiffAnswer>> {
+        let hit = self.cache.get(repo, mb, &pr.head.sha).ok().flatten()?;
+        let source = if hit.meta.source == "git" {
+            Source::Git
+        } else {
+            Source::Api
+        };
+        // A cached git answer does not satisfy a request for GitHub's own answer.
+        if via == Via::Api && source == Source::Git || via == Via::Git && source == Source::Api {
+            return None;
+        }
+        metrics::counter!("responder_diff_requests_total", "outcome" => "cache_hit").increment(1);
+        Some(Arc::new(DiffAnswer {
+            repository: repo.to_string(),
+            number: number.0,
+            base_sha: hit.meta.base_sha,
+            head_sha: pr.head.sha.to_string(),
+            merge_base_sha: mb.to_string(),
+            source,
+            fallback_reason: hit.meta.fallback_reason,
+            complete: true,
+            incomplete_reason: None,
+            files: hit.files,
+            unified: Arc::new(hit.unified),
+            etag: etag(repo, mb, &pr.head.sha),
+        }))
+    }
+
+    async fn compute(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        meta: Result<PullRequest, GitHubError>,
+        via: Via,
+    ) -> Flight {
+        let reason = match (&meta, via) {
+            (_, Via::Git) => "git requested (via=git)".to_string(),
+            (Ok(pr), _) => match self.via_api(repo, number, pr).await {
+                Ok(answer) => return Ok(answer),
+                Err(Incomplete::Error(e)) if via == Via::Api => return Err(DiffError::GitHub(e)),
+                Err(Incomplete::Partial(answer)) if via == Via::Api => return Ok(answer),
+                Err(Incomplete::Error(e)) => api_reason(&e),
+                Err(Incomplete::Partial(answer)) => {
+                    answer.incomplete_reason.clone().unwrap_or_default()
+                }
+            },
+            (Err(e), _) => format!("pull request metadata: {}", api_reason(e)),
+        };
+        tracing::info!(%repo, pr = number.0, reason = %reason, "falling back to the git mirror");
+        metrics::counter!("responder_diff_fallbacks_total").increment(1);
+        self.via_git(repo, number, meta.ok(), reason).await
+    }
+
+    async fn via_api(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        pr: &PullRequest,
+    ) -> Result<Arc<DiffAnswer>, Incomplete> {
+        let entries = self
+            .github
+            .pull_files(repo, number)
+            .await
+            .map_err(Incomplete::Error)?;
+        let mut problem = check_files(&entries, pr.changed_files);
+        let unified = match self.github.pull_diff(repo, number).await {
+            Ok(u) => u,
+            Err(e) if problem.is_some() => {
+                tracing::debug!(error = %e, "diff media type failed too");
+                Vec::new()
+            }
+            Err(e) => return Err(Incomplete::Error(e)),
+        };
+        let chunks = split_files(&unified);
+        if problem.is_none() && chunks.len() != entries.len() {
+            problem = Some(format!(
+                "the diff endpoint covered {} of {} files",
+                chunks.len(),
+                entries.len()
+            ));
+        }
+        let files = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| to_file_entry(e, chunks.get(i).map(|c| &unified[c.clone()])))
+            .collect::<Result<Vec<_>, String>>();
+        let files = match files {
+            Ok(f) => f,
+            Err(p) => {
+                problem.get_or_insert(p);
+                Vec::new()
+            }
+        };
+        let merge_base = self
+            .github
+            .merge_base(repo, &pr.base.sha, &pr.head.sha)
+            .await
+            .map_err(Incomplete::Error)?;
+        self.remember_merge_base(repo, &pr.base.sha, &pr.head.sha, &merge_base);
+        let complete = problem.is_none();
+        let answer = DiffAnswer {
+            repository: repo.to_string(),
+            number: number.0,
+            base_sha: pr.base.sha.to_string(),
+            head_sha: pr.head.sha.to_string(),
+            merge_base_sha: merge_base.to_string(),
+            source: Source::Api,
+            fallback_reason: None,
+            complete,
+            incomplete_reason: problem,
+            files,
+            unified: Arc::new(unified),
+            etag: etag(repo, &merge_base, &pr.head.sha),
+        };
+        if !complete {
+            return Err(Incomplete::Partial(Arc::new(answer)));
+        }
+        self.store(repo, &merge_base, &pr.head.sha, &answer).await;
+        metrics::counter!("responder_diff_requests_total", "outcome" => "api").increment(1);
+        Ok(Arc::new(answer))
+    }
+
+    async fn via_git(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        pr: Option<PullRequest>,
+        reason: String,
+    ) -> Flight {
+        let token = match self.github.git_token(repo).await {
+            Ok(t) => t,
+            Err(GitHubError::NotInstalled { repo }) => {
+                return Err(DiffError::NotInstalled { repo });
+            }
+            Err(e) => return Err(DiffError::GitHub(e)),
+        };
+        let api_said = match &pr {
+            Some(_) => None,
+            None => Some(format!("GitHub's pulls endpoint has no #{number}")),
+        };
+        let base_branch = match &pr {
+            Some(pr) => pr.base.ref_name.clone(),
+            None => match self.github.repository(repo).await {
+                Ok(r) => r.default_branch,
+                Err(GitHubError::NotFound { .. }) => {
+                    return Err(DiffError::PrNotFound {
+                        repo: repo.to_string(),
+                        number: number.0,
+                        api: "GitHub answered 404 for the pull request and the repository".into(),
+                        git: "the repository could not be fetched".into(),
+                    });
+                }
+                Err(e) => return Err(DiffError::GitHub(e)),
+            },
+        };
+        let refspecs = pr_refspecs(number, &base_branch).ok_or_else(|| {
+            DiffError::Internal(format!(
+                "the base branch {base_branch:?} is not a valid git ref name"
+            ))
+        })?;
+        let url = format!("{}/{}/{}.git", self.server_url, repo.owner(), repo.name());
+        let (mirrors, repo2) = (self.mirrors.clone(), repo.clone());
+        let head_ref = format!("refs/pull/{number}/head");
+        let base_ref = format!("refs/heads/{base_branch}");
+        let started = Instant::now();
+        let local = self
+            .pool
+            .run(move || {
+                mirrors.fetch(&repo2, &url, token.as_ref(), &refspecs)?;
+                let head = mirrors.resolve(&repo2, &head_ref)?;
+                let base = mirrors.resolve(&repo2, &base_ref)?;
+                engine::diff(&mirrors.path_for(&repo2), &base, &head)
+            })
+            .await;
+        let local = match local {
+            Ok(l) => l,
+            Err(e) if e.kind() == GitErrorKind::NotFound && api_said.is_some() => {
+                return Err(DiffError::PrNotFound {
+                    repo: repo.to_string(),
+                    number: number.0,
+                    api: api_said.unwrap_or_default(),
+                    git: format!("and refs/pull/{number}/head does not exist ({e})"),
+                });
+            }
+            Err(e) => return Err(DiffError::GitFetch(e)),
+        };
+        tracing::info!(%repo, pr = number.0, files = local.files.len(), ms = started.elapsed().as_millis() as u64, "diffed in the local mirror");
+        let answer = DiffAnswer {
+            repository: repo.to_string(),
+            number: number.0,
+            base_sha: local.base.to_string(),
+            head_sha: local.head.to_string(),
+            merge_base_sha: local.merge_base.to_string(),
+            source: Source::Git,
+            fallback_reason: Some(reason),
+            complete: true,
+            incomplete_reason: None,
+            etag: etag(repo, &local.merge_base, &local.head),
+            files: local.files,
+            unified: Arc::new(local.unified),
+        };
+        self.remember_merge_base(repo, &local.base, &local.head, &local.merge_base);
+        self.store(repo, &local.merge_base, &local.head, &answer)
+            .await;
+        metrics::counter!("responder_diff_requests_total", "outcome" => "git").increment(1);
+        Ok(Arc::new(answer))
+    }
+
+    async fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &DiffAnswer) {
+        let meta = CacheMeta {
+            source: answer.source.as_str().to_string(),
+            fallback_reason: answer.fallback_reason.clone(),
+            base_sha: answer.base_sha.clone(),
+        };
+        let (cache, repo, mb, head) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
+        let (files, unified) = (answer.files.clone(), answer.unified.clone());
+        let stored = tokio::task::spawn_blocking(move || {
+            cache.put(&repo, &mb, &head, &meta, &files, &unified)
+        })
+        .await;
+        if let Ok(Err(e)) = stored {
+            // The answer is still right; only the next request pays again.
+            tracing::warn!(error = %e, "could not cache a diff");
+        }
+    }
+}
+
+enum Incomplete {
+    Error(GitHubError),
+    Partial(Arc<DiffAnswer>),
+}
+
+/// Why GitHub's answer was not used, in the words `fallback_reason` carries.
+fn api_reason(e: &GitHubError) -> String {
+    match e {
+        GitHubError::NotFound { .. } => "files endpoint returned 404".into(),
+        GitHubError::TooLarge { .. } => "GitHub answered 406 too_large".into(),
+        GitHubError::NotAvailable { status, .. } => {
+            format!("GitHub answered {status} not_available (diff taking too long)")
+        }
+        GitHubError::Transport { message, .. } => format!("GitHub did not answer: {message}"),
+        GitHubError::Other { status, .. } => format!("GitHub answered {status}"),
+        other => other.to_string(),
+    }
+}
+
+/// What makes GitHub's file list untrustworthy, if anything.
+fn check_files(entries: &[DiffEntry], changed_files: Option<u64>) -> Option<String> {
+    if let Some(expected) = changed_files
+        && entries.len() as u64 != expected
+    {
+        return Some(format!(
+            "files endpoint truncated at {} of {expected} files",
+            entries.len()
+        ));
+    }
+    if entries.len() >= FILES_CAP {
+        return Some(format!(
+            "files endpoint returned {} files, GitHub's cap; the list may be truncated",
+            entries.len()
+        ));
+    }
+    entries
+        .iter()
+        .find(|e| e.patch.is_none() && e.changes > 0)
+        .map(|e| {
+            format!(
+                "files endpoint omitted the patch of {} ({} changed lines)",
+                e.filename, e.changes
+            )
+        })
+}
+
+fn to_file_entry(e: &DiffEntry, chunk: Option<&[u8]>) -> Result<FileEntry, String> {
+    let status = match e.status.as_str() {
+        "added" => FileStatus::Added,
+        "removed" => FileStatus::Removed,
+        "modified" => FileStatus::Modified,
+        "renamed" => FileStatus::Renamed,
+        "copied" => FileStatus::Copied,
+        "changed" | "unchanged" => FileStatus::Changed,
+        other => {
+            return Err(format!(
+                "files endpoint gave {} the unknown status {other:?}",
+                e.filename
+            ));
+        }
+    };
+    let binary = e.patch.is_none()
+        && chunk
+            .is_some_and(|c| contains(c, b"\nBinary files ") || contains(c, b"\nGIT binary patch"));
+    Ok(FileEntry {
+        filename: e.filename.clone(),
+        status,
+        additions: e.additions,
+        deletions: e.deletions,
+        changes: e.changes,
+        patch: e.patch.clone(),
+        previous_filename: e.previous_filename.clone(),
+        binary,
+    })
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Byte ranges of each file's part of a unified diff (each starts at `diff --git `).
+pub fn split_files(unified: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while at < unified.len() {
+        if unified[at..].starts_with(b"diff --git ") {
+            starts.push(at);
+        }
+        at = match unified[at..].iter().position(|&b| b == b'\n') {
+            Some(n) => at + n + 1,
+            None => unified.len(),
+        };
+    }
+    let mut ranges = Vec::with_capacity(starts.len());
+    for (i, &s) in starts.iter().enumerate() {
+        ranges.push(s..starts.get(i + 1).copied().unwrap_or(unified.len()));
+    }
+    ranges
+}
