@@ -219,7 +219,8 @@ async fn complete_api_answer_is_used_and_git_agrees_with_it() {
 #[tokio::test]
 async fn each_github_failure_or_lie_falls_back_to_git_with_its_reason() {
     let files = "/repos/acme/widgets/pulls/1/files";
-    let cases: Vec<(&str, Box<dyn Fn(&FakeGitHub)>, &str)> = vec![
+    type Inject = Box<dyn Fn(&FakeGitHub)>;
+    let cases: Vec<(&str, Inject, &str)> = vec![
         (
             "404",
             Box::new(move |f| f.fault("GET", files, Fault::Status(404), 1)),

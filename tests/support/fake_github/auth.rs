@@ -131,9 +131,7 @@ pub fn repo_access(
         Credential::Token(t) => {
             if state.live_token(&t).is_none() {
                 Err(bad_credentials())
-            } else if state.token_covers(&t, owner, name) {
-                Ok(())
-            } else if public && !write {
+            } else if state.token_covers(&t, owner, name) || (public && !write) {
                 Ok(())
             } else if public {
                 Err(gh_error(

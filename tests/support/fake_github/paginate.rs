@@ -57,10 +57,10 @@ pub fn page(
         links.push(format!("<{}>; rel=\"first\"", link_to(1)));
     }
     let mut resp = (StatusCode::OK, axum::Json(Value::Array(slice))).into_response();
-    if !links.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
-            resp.headers_mut().insert("link", v);
-        }
+    if !links.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&links.join(", "))
+    {
+        resp.headers_mut().insert("link", v);
     }
     resp
 }

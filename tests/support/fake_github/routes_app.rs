@@ -187,7 +187,7 @@ pub async fn list_deliveries(
         .iter()
         .filter(|d| after.is_none_or(|a| d.id < a))
         .collect();
-    all.sort_by(|a, b| b.id.cmp(&a.id));
+    all.sort_by_key(|d| std::cmp::Reverse(d.id));
     let more = all.len() > per_page;
     let page: Vec<_> = all.into_iter().take(per_page).collect();
     let body = Value::Array(page.iter().map(|d| shapes::delivery(d)).collect());

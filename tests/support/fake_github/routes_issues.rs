@@ -165,7 +165,7 @@ pub async fn update(
     }
     {
         let mut st = s.lock().expect("state lock");
-        let labels = body.get("labels").map(|l| strings(l));
+        let labels = body.get("labels").map(strings);
         let labels = labels.map(|l| ensure_labels(&mut st, &o, &r, &l));
         let now = st.now();
         let repo = st.repo_mut(&o, &r).ok_or_else(not_found)?;

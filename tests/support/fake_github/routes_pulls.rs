@@ -190,14 +190,13 @@ pub async fn list(
         if state != "all" && p.state != state {
             continue;
         }
-        if let Some((owner, branch)) = &head {
-            if owner
+        if let Some((owner, branch)) = &head
+            && (owner
                 .as_ref()
                 .is_some_and(|o| !o.eq_ignore_ascii_case(&repo.owner))
-                || &p.head_ref != branch
-            {
-                continue;
-            }
+                || &p.head_ref != branch)
+        {
+            continue;
         }
         if q.get("base").is_some_and(|b| b != &p.base_ref) {
             continue;

@@ -110,7 +110,7 @@ fn api_routes() -> Router<Shared> {
 /// `(prefix, path)`: `/api/v3/x` → (`/api/v3`, `/x`); anything else is at the root.
 fn split_prefix(path: &str) -> (&'static str, String) {
     match path.strip_prefix("/api/v3") {
-        Some(rest) if rest.is_empty() => ("/api/v3", "/".into()),
+        Some("") => ("/api/v3", "/".into()),
         Some(rest) if rest.starts_with('/') => ("/api/v3", rest.into()),
         _ => ("", path.into()),
     }
