@@ -278,7 +278,8 @@ mod tests {
 
     /// Sizes of one entry with a 1000-byte diff.
     fn entry_bytes() -> u64 {
-        1000 + serde_json::to_vec(&files()).unwrap().len() as u64
+        let stored = StoredRef { meta: &CacheMeta::default(), files: &files() };
+        1000 + serde_json::to_vec(&stored).unwrap().len() as u64
     }
 
     fn put(cache: &DiffCache, head: char) {
