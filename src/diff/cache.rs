@@ -278,7 +278,10 @@ mod tests {
 
     /// Sizes of one entry with a 1000-byte diff.
     fn entry_bytes() -> u64 {
-        let stored = StoredRef { meta: &CacheMeta::default(), files: &files() };
+        let stored = StoredRef {
+            meta: &CacheMeta::default(),
+            files: &files(),
+        };
         1000 + serde_json::to_vec(&stored).unwrap().len() as u64
     }
 

@@ -287,3 +287,88 @@ async fn healthz_and_metrics_report_state() {
     );
     assert!(text.contains("responder_deliveries_received_total"));
 }
+
+#[tokio::test]
+async fn bodies_over_githubs_25_mib_limit_are_refused() {
+    let svc = TestService::start(|_| {}).await;
+    let mut big = b"{\"zen\":\"".to_vec();
+    big.resize(25 * 1024 * 1024 + 10, b'a');
+    big.extend_from_slice(b"\"}");
+    let resp = svc.deliver("ping", "big-1", &big).await;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(stored(&svc).await, 0);
+}
+
+#[tokio::test]
+async fn the_operator_commands_list_retry_and_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let broken = Recorder::with(usize::MAX, Duration::ZERO);
+    let b = broken.clone();
+    let svc = TestService::start_with(crate::support::service::test_args(&data), move |s| {
+        s.worker_config.max_attempts = 1;
+        s.registry.on("issues", b);
+    })
+    .await;
+    svc.deliver("issues", "op-dead", &webhook_fixture("issues.opened"))
+        .await;
+    let store = svc.store.clone();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            store.delivery("op-dead").await.unwrap().unwrap().status == DeliveryStatus::Dead
+        })
+        .await
+    );
+    svc.stop().await;
+
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_responder"))
+            .args(args)
+            .env_clear()
+            .env("RESPONDER_DATA_DIR", &data)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&["deliveries", "--status", "dead"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("op-dead")
+            && out.contains("injected failure")
+            && out.contains("issues.opened"),
+        "{out}"
+    );
+    let (ok, out) = run(&["deliveries", "retry", "op-dead"]);
+    assert!(ok, "{out}");
+    let (_, out) = run(&["deliveries", "--status", "pending"]);
+    assert!(out.contains("op-dead"), "{out}");
+    let (ok, out) = run(&["deliveries", "retry", "no-such-delivery"]);
+    assert!(!ok && out.contains("no-such-delivery"), "{out}");
+
+    let payload = tmp.path().join("payload.json");
+    std::fs::write(&payload, webhook_fixture("installation.created")).unwrap();
+    let (ok, out) = run(&[
+        "replay",
+        payload.to_str().unwrap(),
+        "--event",
+        "installation",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("installation.created: 1 handler(s) ran"),
+        "{out}"
+    );
+    let (ok, out) = run(&[
+        "replay",
+        payload.to_str().unwrap(),
+        "--event",
+        "installation",
+        "--action",
+        "deleted",
+    ]);
+    assert!(ok && out.contains("installation.deleted"), "{out}");
+}
