@@ -120,70 +120,97 @@ fn common_headers(resp: &mut Response, answer: &DiffAnswer, etag: &str) {
     }
 }
 
-async fn answer(
+/// One diff request, ready to render: the answer, what the query selected, its ETag,
+/// and whether the caller already has it.
+struct Prepared {
+    answer: std::sync::Arc<DiffAnswer>,
+    query: Query,
+    filter: PathFilter,
+    etag: String,
+    not_modified: bool,
+}
+
+async fn prepare(
     state: &AppState,
-    repo: &RepoName,
-    number: PrNumber,
-    via: Via,
-) -> Result<std::sync::Arc<DiffAnswer>, ApiError> {
-    let span = tracing::info_span!("diff", %repo, pr = number.0);
-    state
+    auth: &AgentAuth,
+    (owner, repo, number): &(String, String, String),
+    raw: Option<String>,
+    headers: &HeaderMap,
+    route: &str,
+) -> Result<Prepared, ApiError> {
+    let (repo, number) = target(auth, owner, repo, number)?;
+    let query = parse_query(raw)?;
+    let filter = PathFilter::new(&query.paths).map_err(bad)?;
+    let span = tracing::info_span!("diff", %repo, pr = number.0, agent = %auth.0.sub);
+    let answer = state
         .diffs
-        .get(repo, number, via)
+        .get(&repo, number, query.via)
         .instrument(span)
         .await
-        .map_err(error)
+        .map_err(error)?;
+    let etag = etag_for(&answer, route, &query);
+    let not_modified = not_modified(headers, &etag);
+    Ok(Prepared {
+        answer,
+        query,
+        filter,
+        etag,
+        not_modified,
+    })
+}
+
+impl Prepared {
+    fn respond(
+        self,
+        body: impl FnOnce(&Self) -> Result<Response, ApiError>,
+    ) -> Result<Response, ApiError> {
+        let mut resp = if self.not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            body(&self)?
+        };
+        common_headers(&mut resp, &self.answer, &self.etag);
+        Ok(resp)
+    }
 }
 
 pub async fn files(
     State(state): State<AppState>,
     auth: AgentAuth,
-    Path((owner, repo, number)): Path<(String, String, String)>,
+    Path(target): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (repo, number) = target(&auth, &owner, &repo, &number)?;
-    let q = parse_query(raw)?;
-    let filter = PathFilter::new(&q.paths).map_err(bad)?;
-    let a = answer(&state, &repo, number, q.via).await?;
-    let etag = etag_for(&a, "files", &q);
-    let mut resp = if not_modified(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if filter.is_all() {
-        Json(&*a).into_response()
-    } else {
-        let mut body = serde_json::to_value(&*a).map_err(|e| {
+    let p = prepare(&state, &auth, &target, raw, &headers, "files").await?;
+    p.respond(|p| {
+        let a = &p.answer;
+        if p.filter.is_all() {
+            return Ok(Json(&**a).into_response());
+        }
+        let mut body = serde_json::to_value(&**a).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         })?;
-        body["files"] = serde_json::to_value(
-            a.files
-                .iter()
-                .filter(|f| filter.matches(f))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default();
-        Json(body).into_response()
-    };
-    common_headers(&mut resp, &a, &etag);
-    Ok(resp)
+        let kept: Vec<_> = a.files.iter().filter(|f| p.filter.matches(f)).collect();
+        body["files"] = serde_json::to_value(kept).unwrap_or_default();
+        Ok(Json(body).into_response())
+    })
 }
 
 pub async fn diff(
     State(state): State<AppState>,
     auth: AgentAuth,
-    Path((owner, repo, number)): Path<(String, String, String)>,
+    Path(target): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (repo, number) = target(&auth, &owner, &repo, &number)?;
-    let q = parse_query(raw)?;
-    let filter = PathFilter::new(&q.paths).map_err(bad)?;
-    let a = answer(&state, &repo, number, q.via).await?;
-    let etag = etag_for(&a, "diff", &q);
-    let mut resp = if not_modified(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let cut = view::cut(&a.unified, &a.files, &filter, q.max_bytes);
+    let p = prepare(&state, &auth, &target, raw, &headers, "diff").await?;
+    p.respond(|p| {
+        let cut = view::cut(
+            &p.answer.unified,
+            &p.answer.files,
+            &p.filter,
+            p.query.max_bytes,
+        );
         let mut r = (
             [(header::CONTENT_TYPE, "text/x-diff; charset=utf-8")],
             cut.body,
@@ -193,8 +220,6 @@ pub async fn diff(
             r.headers_mut()
                 .insert("x-responder-truncated", HeaderValue::from_static("true"));
         }
-        r
-    };
-    common_headers(&mut resp, &a, &etag);
-    Ok(resp)
+        Ok(r)
+    })
 }

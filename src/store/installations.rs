@@ -26,14 +26,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for repo in repos {
-                sqlx::query(
-                    "INSERT INTO installation_repos (repo, installation_id) VALUES (?, ?) \
-                     ON CONFLICT (repo) DO UPDATE SET installation_id = excluded.installation_id",
-                )
-                .bind(repo.to_ascii_lowercase())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                link_repo(&mut tx, repo, id).await?;
             }
         }
         tx.commit().await?;
@@ -49,14 +42,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for repo in added {
-            sqlx::query(
-                "INSERT INTO installation_repos (repo, installation_id) VALUES (?, ?) \
-                 ON CONFLICT (repo) DO UPDATE SET installation_id = excluded.installation_id",
-            )
-            .bind(repo.to_ascii_lowercase())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            link_repo(&mut tx, repo, id).await?;
         }
         for repo in removed {
             sqlx::query("DELETE FROM installation_repos WHERE repo = ?")
@@ -91,4 +77,20 @@ impl Store {
             .fetch_one(&self.pool)
             .await?)
     }
+}
+
+async fn link_repo(
+    tx: &mut sqlx::SqliteConnection,
+    repo: &str,
+    installation: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO installation_repos (repo, installation_id) VALUES (?, ?) \
+         ON CONFLICT (repo) DO UPDATE SET installation_id = excluded.installation_id",
+    )
+    .bind(repo.to_ascii_lowercase())
+    .bind(installation)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
