@@ -130,10 +130,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Claims up to `limit` deliveries that are due, oldest first. A delivery is only
-    /// eligible when no earlier delivery of the same repository is unfinished, so one
-    /// repository's events are handled in arrival order while others run in parallel.
-    /// A `running` row whose lease expired (its worker died) is eligible again.
+    /// Claims up to `limit` deliveries that are due, oldest first. Only the oldest
+    /// open delivery of each repository is eligible, so one repository's events are
+    /// handled in arrival order while others run in parallel. A `running` row whose
+    /// lease expired (its worker died) is eligible again.
+    ///
+    /// The repositories with open work are walked with a recursive index skip-scan
+    /// (`deliveries_open`), so a backlog of thousands for one repository costs a few
+    /// index seeks per claim, not a scan of the backlog.
     pub async fn claim_deliveries(
         &self,
         worker: &str,
@@ -142,16 +146,30 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = now_ms();
         let sql = format!(
-            "UPDATE deliveries SET status = 'running', attempts = attempts + 1, \
-                 lease_until = ?1, claimed_by = ?2 \
+            "WITH RECURSIVE lanes(repo) AS ( \
+                 SELECT (SELECT repo FROM deliveries INDEXED BY deliveries_open \
+                         WHERE status IN ('pending', 'failed', 'running') AND repo IS NOT NULL \
+                         ORDER BY repo LIMIT 1) \
+                 UNION ALL \
+                 SELECT (SELECT repo FROM deliveries INDEXED BY deliveries_open \
+                         WHERE status IN ('pending', 'failed', 'running') AND repo > lanes.repo \
+                         ORDER BY repo LIMIT 1) \
+                 FROM lanes WHERE lanes.repo IS NOT NULL), \
+             heads(id) AS ( \
+                 SELECT (SELECT id FROM deliveries INDEXED BY deliveries_open \
+                         WHERE repo = lanes.repo AND status IN ('pending', 'failed', 'running') \
+                         ORDER BY id LIMIT 1) \
+                 FROM lanes WHERE lanes.repo IS NOT NULL \
+                 UNION ALL \
+                 SELECT id FROM deliveries INDEXED BY deliveries_open \
+                 WHERE repo IS NULL AND status IN ('pending', 'failed', 'running')) \
+             UPDATE deliveries SET status = 'running', attempts = attempts + 1, \
+                 lease_until = $1, claimed_by = $2 \
              WHERE id IN ( \
-                 SELECT d.id FROM deliveries d \
-                 WHERE ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?3) \
-                        OR (d.status = 'running' AND d.lease_until < ?3)) \
-                   AND (d.repo IS NULL OR NOT EXISTS ( \
-                        SELECT 1 FROM deliveries e WHERE e.repo = d.repo AND e.id < d.id \
-                          AND e.status IN ('pending', 'failed', 'running'))) \
-                 ORDER BY d.id LIMIT ?4) \
+                 SELECT d.id FROM deliveries d JOIN heads h ON d.id = h.id \
+                 WHERE (d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3) \
+                    OR (d.status = 'running' AND d.lease_until < $3) \
+                 ORDER BY d.id LIMIT $4) \
              RETURNING {COLUMNS}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -58,6 +58,7 @@ impl Worker {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.config.concurrency));
         let mut tasks = JoinSet::new();
+        let mut gauge_at = Instant::now() - Duration::from_secs(1);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -83,8 +84,12 @@ impl Worker {
                     Err(e) => tracing::error!(error = %e, "could not claim deliveries"),
                 }
             }
-            if let Ok(depth) = this.store.queue_depth().await {
-                metrics::gauge!("responder_queue_depth").set(depth as f64);
+            // Counting a large backlog is not free: once a second is enough for a gauge.
+            if gauge_at.elapsed() >= Duration::from_secs(1) {
+                gauge_at = Instant::now();
+                if let Ok(depth) = this.store.queue_depth().await {
+                    metrics::gauge!("responder_queue_depth").set(depth as f64);
+                }
             }
             let wait = this.until_next_due().await;
             tokio::select! {

@@ -1,0 +1,3 @@
+-- Open deliveries by repository, so the worker finds each repository's oldest open
+-- delivery with index seeks instead of scanning every waiting row.
+CREATE INDEX deliveries_open ON deliveries (repo, id) WHERE status IN ('pending', 'failed', 'running');
