@@ -1,12 +1,14 @@
 //! The git2 fallback against the git CLI on the same commits: three-dot semantics,
 //! renames, deletions, binaries, non-ASCII paths, missing final newlines, modes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
 
 use responder::diff::{FileStatus, LocalDiff, diff};
 use responder::types::Sha;
 
-use crate::git_fixture::{Fixture, git, git_str};
+use crate::support::git_fixture::{Entry, RepoBuilder, git_bytes, git_str};
 
 fn sha(s: &str) -> Sha {
     Sha::new(s).unwrap()
@@ -18,7 +20,7 @@ pub fn assert_agrees_with_git_cli(repo: &Path, base: &str, head: &str) -> LocalD
     let d = diff(repo, &sha(base), &sha(head)).unwrap();
     let mb = git_str(repo, &["merge-base", base, head]);
     assert_eq!(d.merge_base.as_str(), mb, "merge base");
-    let expected = git(repo, &["diff", "--no-color", "-M", &mb, head]);
+    let expected = git_bytes(repo, &["diff", "--no-color", "-M", &mb, head]);
     assert_eq!(
         String::from_utf8_lossy(&d.unified),
         String::from_utf8_lossy(&expected),
@@ -26,7 +28,7 @@ pub fn assert_agrees_with_git_cli(repo: &Path, base: &str, head: &str) -> LocalD
     );
     assert_eq!(d.unified, expected, "unified diff bytes");
 
-    let name_status = git(repo, &["diff", "--name-status", "-z", "-M", &mb, head]);
+    let name_status = git_bytes(repo, &["diff", "--name-status", "-z", "-M", &mb, head]);
     let mut tokens = name_status
         .split(|&b| b == 0)
         .map(|t| String::from_utf8(t.to_vec()).unwrap());
@@ -40,7 +42,7 @@ pub fn assert_agrees_with_git_cli(repo: &Path, base: &str, head: &str) -> LocalD
             cli.push((status, None, first));
         }
     }
-    let numstat = git(repo, &["diff", "--numstat", "-z", "-M", &mb, head]);
+    let numstat = git_bytes(repo, &["diff", "--numstat", "-z", "-M", &mb, head]);
     let mut counts: Vec<(Option<u64>, Option<u64>)> = Vec::new();
     let mut tokens = numstat.split(|&b| b == 0);
     while let Some(t) = tokens.next().filter(|t| !t.is_empty()) {
@@ -89,59 +91,70 @@ fn lines(prefix: &str, n: usize) -> String {
     (0..n).map(|i| format!("{prefix} line {i}\n")).collect()
 }
 
-/// A PR touching every kind of change, with `main` moving on after the branch.
-fn rich_fixture() -> (Fixture, String, String) {
-    let mut f = Fixture::new();
-    f.write("keep.txt", lines("keep", 20));
-    f.write("old_name.rs", lines("fn body", 40));
-    f.write("exact_old.txt", lines("exact", 10));
-    f.write("gone.txt", lines("gone", 5));
-    f.write("image.bin", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-original");
-    f.write("script.sh", "#!/bin/sh\necho hi\n");
-    f.write("with space.txt", "a\nb\n");
-    f.write("ends_with_newline.txt", "one\ntwo\n");
-    f.write("main_only.txt", "base\n");
-    f.commit("base");
-    f.git(&["checkout", "-q", "-b", "pr"]);
-    let mut keep = lines("keep", 20);
-    keep = keep.replace("keep line 3\n", "keep line three\n") + "appended\n";
-    f.write("keep.txt", keep);
-    f.rename("old_name.rs", "src/new_name.rs");
-    f.write(
-        "src/new_name.rs",
-        lines("fn body", 40).replace("fn body line 7\n", "changed\n") + "tail\n",
+/// A PR touching every kind of change, with `main` moving on after the branch:
+/// the temporary directory, the bare repository, base and head SHAs.
+fn rich_fixture() -> (TempDir, PathBuf, String, String) {
+    use Entry::{Deleted, Executable, File, Symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = RepoBuilder::new(dir.path());
+    let (keep, body, exact) = (lines("keep", 20), lines("fn body", 40), lines("exact", 10));
+    b.commit_on(
+        "main",
+        &[
+            ("keep.txt", File(keep.as_bytes())),
+            ("old_name.rs", File(body.as_bytes())),
+            ("exact_old.txt", File(exact.as_bytes())),
+            ("gone.txt", File(lines("gone", 5).as_bytes())),
+            ("image.bin", File(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-original")),
+            ("script.sh", File(b"#!/bin/sh\necho hi\n")),
+            ("with space.txt", File(b"a\nb\n")),
+            ("ends_with_newline.txt", File(b"one\ntwo\n")),
+            ("main_only.txt", File(b"base\n")),
+        ],
+        "base",
     );
-    f.rename("exact_old.txt", "moved/exact_new.txt");
-    f.remove("gone.txt");
-    f.write("image.bin", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-changed!");
-    std::process::Command::new("chmod")
-        .args(["+x"])
-        .arg(f.work.join("script.sh"))
-        .status()
-        .unwrap();
-    f.write("with space.txt", "a\nb\nc\n");
-    f.write("ends_with_newline.txt", "one\ntwo");
-    f.write("docs/über.md", "# Über\n\nGrüße\n");
-    f.write("no_final_newline.txt", "first\nlast without newline");
-    f.write("empty.txt", "");
-    std::os::unix::fs::symlink("keep.txt", f.work.join("link")).unwrap();
-    let head = f.commit("pr changes");
-    f.git(&["checkout", "-q", "main"]);
-    f.write("main_only.txt", "base\nmoved on\n");
-    f.write(
-        "keep.txt",
-        lines("keep", 20).replace("keep line 15\n", "main edit\n"),
+    b.branch_from("pr", "main");
+    let keep_pr = keep.replace("keep line 3\n", "keep line three\n") + "appended\n";
+    let body_pr = body.replace("fn body line 7\n", "changed\n") + "tail\n";
+    let head = b.commit_on(
+        "pr",
+        &[
+            ("keep.txt", File(keep_pr.as_bytes())),
+            ("old_name.rs", Deleted),
+            ("src/new_name.rs", File(body_pr.as_bytes())),
+            ("exact_old.txt", Deleted),
+            ("moved/exact_new.txt", File(exact.as_bytes())),
+            ("gone.txt", Deleted),
+            ("image.bin", File(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-changed!")),
+            ("script.sh", Executable(b"#!/bin/sh\necho hi\n")),
+            ("with space.txt", File(b"a\nb\nc\n")),
+            ("ends_with_newline.txt", File(b"one\ntwo")),
+            ("docs/über.md", File("# Über\n\nGrüße\n".as_bytes())),
+            ("no_final_newline.txt", File(b"first\nlast without newline")),
+            ("empty.txt", File(b"")),
+            ("link", Symlink("keep.txt")),
+        ],
+        "pr changes",
     );
-    f.write("added_on_main.txt", "main\n");
-    let base = f.commit("main moves on");
-    f.publish("pr", 1);
-    (f, base, head)
+    let keep_main = keep.replace("keep line 15\n", "main edit\n");
+    let base = b.commit_on(
+        "main",
+        &[
+            ("main_only.txt", File(b"base\nmoved on\n")),
+            ("keep.txt", File(keep_main.as_bytes())),
+            ("added_on_main.txt", File(b"main\n")),
+        ],
+        "main moves on",
+    );
+    b.pull(1, "pr");
+    let bare = b.publish();
+    (dir, bare, base, head)
 }
 
 #[test]
 fn local_diff_agrees_byte_for_byte_with_git_cli_on_every_kind_of_change() {
-    let (f, base, head) = rich_fixture();
-    let d = assert_agrees_with_git_cli(&f.origin, &base, &head);
+    let (_dir, bare, base, head) = rich_fixture();
+    let d = assert_agrees_with_git_cli(&bare, &base, &head);
     let by_name = |n: &str| {
         d.files
             .iter()
@@ -170,8 +183,8 @@ fn local_diff_agrees_byte_for_byte_with_git_cli_on_every_kind_of_change() {
 
 #[test]
 fn three_dot_diff_ignores_what_the_base_branch_did_after_the_branch_point() {
-    let (f, base, head) = rich_fixture();
-    let d = assert_agrees_with_git_cli(&f.origin, &base, &head);
+    let (_dir, bare, base, head) = rich_fixture();
+    let d = assert_agrees_with_git_cli(&bare, &base, &head);
     assert!(
         d.files
             .iter()
@@ -185,8 +198,8 @@ fn three_dot_diff_ignores_what_the_base_branch_did_after_the_branch_point() {
 
 #[test]
 fn patch_field_is_the_hunks_without_headers_or_trailing_newline() {
-    let (f, base, head) = rich_fixture();
-    let d = diff(&f.origin, &sha(&base), &sha(&head)).unwrap();
+    let (_dir, bare, base, head) = rich_fixture();
+    let d = diff(&bare, &sha(&base), &sha(&head)).unwrap();
     let keep = d.files.iter().find(|e| e.filename == "keep.txt").unwrap();
     let patch = keep.patch.as_deref().unwrap();
     assert!(patch.starts_with("@@ -1,"), "{patch}");
@@ -209,33 +222,49 @@ fn patch_field_is_the_hunks_without_headers_or_trailing_newline() {
 
 #[test]
 fn partial_renames_get_gits_similarity_and_pairing() {
-    let mut f = Fixture::new();
+    use Entry::{Deleted, File};
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = RepoBuilder::new(dir.path());
     // Several deletions and additions with overlapping content: the matrix, the
     // basename pass and the 50% threshold all matter here.
     let common = lines("shared", 30);
-    f.write("a/config.toml", format!("{common}{}", lines("a-only", 10)));
-    f.write("b/readme.md", format!("{common}{}", lines("b-only", 25)));
-    f.write("c/util.rs", lines("util", 12));
-    f.write("d/half.txt", lines("half", 20));
-    f.write("crlf.txt", "x\r\ny\r\nz\r\n".repeat(10));
-    f.commit("base");
-    f.git(&["checkout", "-q", "-b", "pr"]);
-    f.git(&["rm", "-q", "-r", "a", "b", "c", "d", "crlf.txt"]);
-    f.write("x/config.toml", format!("{common}{}", lines("x-new", 14)));
-    f.write("y/other.md", format!("{common}{}", lines("b-only", 20)));
-    f.write(
-        "z/util.rs",
-        format!("{}{}", lines("util", 6), lines("fresh", 7)),
+    let with_common = |tail: String| format!("{common}{tail}");
+    let (config, readme) = (with_common(lines("a-only", 10)), with_common(lines("b-only", 25)));
+    b.commit_on(
+        "main",
+        &[
+            ("a/config.toml", File(config.as_bytes())),
+            ("b/readme.md", File(readme.as_bytes())),
+            ("c/util.rs", File(lines("util", 12).as_bytes())),
+            ("d/half.txt", File(lines("half", 20).as_bytes())),
+            ("crlf.txt", File("x\r\ny\r\nz\r\n".repeat(10).as_bytes())),
+        ],
+        "base",
     );
-    f.write(
-        "e/half.txt",
-        format!("{}{}", lines("half", 10), lines("new", 10)),
+    b.branch_from("pr", "main");
+    let (x_config, y_other) = (with_common(lines("x-new", 14)), with_common(lines("b-only", 20)));
+    let util = format!("{}{}", lines("util", 6), lines("fresh", 7));
+    let half = format!("{}{}", lines("half", 10), lines("new", 10));
+    let head = b.commit_on(
+        "pr",
+        &[
+            ("a/config.toml", Deleted),
+            ("b/readme.md", Deleted),
+            ("c/util.rs", Deleted),
+            ("d/half.txt", Deleted),
+            ("crlf.txt", Deleted),
+            ("x/config.toml", File(x_config.as_bytes())),
+            ("y/other.md", File(y_other.as_bytes())),
+            ("z/util.rs", File(util.as_bytes())),
+            ("e/half.txt", File(half.as_bytes())),
+            ("crlf_moved.txt", File("x\ny\nz\n".repeat(10).as_bytes())),
+        ],
+        "moves",
     );
-    f.write("crlf_moved.txt", "x\ny\nz\n".repeat(10));
-    let head = f.commit("moves");
-    f.publish("pr", 1);
-    let main = git_str(&f.origin, &["rev-parse", "main"]);
-    let d = assert_agrees_with_git_cli(&f.origin, &main, &head);
+    b.pull(1, "pr");
+    let bare = b.publish();
+    let main = git_str(&bare, &["rev-parse", "main"]);
+    let d = assert_agrees_with_git_cli(&bare, &main, &head);
     assert!(
         d.files.iter().any(|e| e.status == FileStatus::Renamed),
         "{:#?}",
@@ -245,9 +274,9 @@ fn partial_renames_get_gits_similarity_and_pairing() {
 
 #[test]
 fn unknown_commit_is_reported_as_not_found() {
-    let (f, base, _) = rich_fixture();
+    let (_dir, bare, base, _) = rich_fixture();
     let missing = "0123456789012345678901234567890123456789";
-    let err = diff(&f.origin, &sha(&base), &sha(missing)).unwrap_err();
+    let err = diff(&bare, &sha(&base), &sha(missing)).unwrap_err();
     assert_eq!(err.kind(), responder::diff::GitErrorKind::NotFound);
     assert!(err.to_string().contains(missing), "{err}");
 }

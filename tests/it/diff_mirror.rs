@@ -4,15 +4,18 @@
 //! one fetch.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use responder::diff::{GitErrorKind, GitPool, LocalDiff, Mirrors, SingleFlight, diff, pr_refspecs};
 use responder::types::{PrNumber, RepoName, Secret, Sha};
 
+use tempfile::TempDir;
+
 use crate::diff_git::assert_agrees_with_git_cli;
-use crate::git_fixture::{Fixture, git_str};
-use crate::git_http::GitHttpServer;
+use crate::support::fake_github::{FakeGitHub, LoggedRequest, RepoOpts};
+use crate::support::git_fixture::{RepoBuilder, git_str};
 
 fn repo() -> RepoName {
     "Acme/Widgets".parse().unwrap()
@@ -22,63 +25,120 @@ fn refspecs() -> Vec<String> {
     pr_refspecs(PrNumber(1), "main").unwrap()
 }
 
-/// A base branch, a PR branched from it, and main moving on afterwards.
-fn fixture() -> (Fixture, String) {
-    let mut f = Fixture::new();
-    for i in 0..20 {
-        f.write(
-            &format!("src/file{i}.rs"),
-            format!("fn f{i}() {{}}\n").repeat(10),
+/// A PR's origin: a base branch, a PR branched from it, and main moving on
+/// afterwards. The builder stays open so tests can push the PR further.
+struct Origin {
+    dir: TempDir,
+    builder: RepoBuilder,
+    bare: PathBuf,
+    head: String,
+}
+
+impl Origin {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = RepoBuilder::new(dir.path());
+        let files: Vec<(String, String)> = (0..20)
+            .map(|i| {
+                let path = format!("src/file{i}.rs");
+                (path, format!("fn f{i}() {{}}\n").repeat(10))
+            })
+            .collect();
+        let base: Vec<(&str, Option<&[u8]>)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_bytes())))
+            .collect();
+        builder.commit_on("main", &base, "base");
+        builder.branch_from("pr", "main");
+        let moved = files[2].1.as_bytes();
+        let head = builder.commit_on(
+            "pr",
+            &[
+                ("src/file1.rs", Some(&b"changed\n"[..])),
+                ("src/file2.rs", None),
+                ("lib/file2.rs", Some(moved)),
+            ],
+            "pr",
         );
+        builder.commit_on(
+            "main",
+            &[("src/file3.rs", Some(&b"main moved on\n"[..]))],
+            "main moves",
+        );
+        builder.pull(1, "pr");
+        let bare = builder.publish();
+        Self {
+            dir,
+            builder,
+            bare,
+            head,
+        }
     }
-    f.commit("base");
-    f.git(&["checkout", "-q", "-b", "pr"]);
-    f.write("src/file1.rs", "changed\n");
-    f.rename("src/file2.rs", "lib/file2.rs");
-    let head = f.commit("pr");
-    f.git(&["checkout", "-q", "main"]);
-    f.write("src/file3.rs", "main moved on\n");
-    f.commit("main moves");
-    f.publish("pr", 1);
-    (f, head)
+
+    /// Commits `path` on the PR branch, publishes it and returns the new head.
+    fn push_to_pr(&mut self, path: &str, content: &str, msg: &str) -> String {
+        let head = self
+            .builder
+            .commit_on("pr", &[(path, Some(content.as_bytes()))], msg);
+        self.builder.pull(1, "pr");
+        self.builder.publish();
+        head
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    fn mirrors(&self) -> Mirrors {
+        Mirrors::new(self.dir.path().join("mirrors"))
+    }
+}
+
+/// The fake GitHub serving `origin` as `acme/widgets` over smart HTTP; the URL.
+async fn serve(origin: &Origin, opts: RepoOpts) -> (FakeGitHub, String) {
+    let gh = FakeGitHub::start().await;
+    gh.add_repo("acme", "widgets", &origin.bare, opts);
+    let url = format!("{}/acme/widgets.git", gh.server_url());
+    (gh, url)
+}
+
+fn is_git_fetch(r: &LoggedRequest) -> bool {
+    r.method == "POST" && r.path.ends_with("/git-upload-pack")
 }
 
 #[test]
 fn fetch_from_a_file_url_builds_a_mirror_whose_diff_agrees_with_git_cli() {
-    let (f, head) = fixture();
-    let root = f.dir.path().join("mirrors");
+    let origin = Origin::new();
+    let root = origin.dir.path().join("mirrors");
     let mirrors = Mirrors::new(root.clone());
     let stats = mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     assert!(stats.received_objects > 0);
     let path = mirrors.path_for(&repo());
     assert_eq!(path, root.join("acme").join("widgets.git"));
     let pr_head = mirrors.resolve(&repo(), "refs/pull/1/head").unwrap();
     let base = mirrors.resolve(&repo(), "refs/heads/main").unwrap();
-    assert_eq!(pr_head.as_str(), head);
-    assert_eq!(base.as_str(), git_str(&f.origin, &["rev-parse", "main"]));
+    assert_eq!(pr_head.as_str(), origin.head);
+    assert_eq!(base.as_str(), git_str(&origin.bare, &["rev-parse", "main"]));
     assert_eq!(stats.default_branch.as_deref(), Some("refs/heads/main"));
     assert_agrees_with_git_cli(&path, base.as_str(), pr_head.as_str());
 }
 
 #[test]
 fn a_second_fetch_transfers_only_what_is_new() {
-    let (mut f, _) = fixture();
-    let mirrors = Mirrors::new(f.dir.path().join("mirrors"));
+    let mut origin = Origin::new();
+    let mirrors = origin.mirrors();
     let first = mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     let again = mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     assert_eq!(again.received_objects, 0, "nothing new, nothing sent");
-    f.git(&["checkout", "-q", "pr"]);
-    f.write("src/file5.rs", "one more change\n");
-    let new_head = f.commit("pr again");
-    f.publish("pr", 1);
+    let new_head = origin.push_to_pr("src/file5.rs", "one more change\n", "pr again");
     let third = mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     assert!(
         third.received_objects > 0 && third.received_objects <= 4,
@@ -95,10 +155,10 @@ fn a_second_fetch_transfers_only_what_is_new() {
 
 #[test]
 fn a_mirror_with_locks_left_by_a_killed_fetch_still_fetches() {
-    let (mut f, _) = fixture();
-    let mirrors = Mirrors::new(f.dir.path().join("mirrors"));
+    let mut origin = Origin::new();
+    let mirrors = origin.mirrors();
     mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     let path = mirrors.path_for(&repo());
     let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
@@ -112,12 +172,9 @@ fn a_mirror_with_locks_left_by_a_killed_fetch_still_fetches() {
         file.write_all(b"left by a killed fetch").unwrap();
         file.set_modified(an_hour_ago).unwrap();
     }
-    f.git(&["checkout", "-q", "pr"]);
-    f.write("src/file6.rs", "after the crash\n");
-    let new_head = f.commit("pr after crash");
-    f.publish("pr", 1);
+    let new_head = origin.push_to_pr("src/file6.rs", "after the crash\n", "pr after crash");
     mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     assert_eq!(
         mirrors
@@ -132,36 +189,36 @@ fn a_mirror_with_locks_left_by_a_killed_fetch_still_fetches() {
 
 #[test]
 fn a_half_created_mirror_is_rebuilt() {
-    let (f, head) = fixture();
-    let mirrors = Mirrors::new(f.dir.path().join("mirrors"));
+    let origin = Origin::new();
+    let mirrors = origin.mirrors();
     std::fs::create_dir_all(mirrors.path_for(&repo()).join("objects")).unwrap();
     mirrors
-        .fetch(&repo(), &f.origin_url(), None, &refspecs())
+        .fetch(&repo(), &origin.url(), None, &refspecs())
         .unwrap();
     assert_eq!(
         mirrors
             .resolve(&repo(), "refs/pull/1/head")
             .unwrap()
             .as_str(),
-        head
+        origin.head
     );
 }
 
 #[test]
 fn a_missing_pull_ref_or_repository_is_not_found() {
-    let (f, _) = fixture();
-    let mirrors = Mirrors::new(f.dir.path().join("mirrors"));
+    let origin = Origin::new();
+    let mirrors = origin.mirrors();
     let err = mirrors
         .fetch(
             &repo(),
-            &f.origin_url(),
+            &origin.url(),
             None,
             &pr_refspecs(PrNumber(99), "main").unwrap(),
         )
         .unwrap_err();
     assert_eq!(err.kind(), GitErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("refs/pull/99/head"), "{err}");
-    let missing = format!("file://{}/nope.git", f.dir.path().display());
+    let missing = format!("file://{}/nope.git", origin.dir.path().display());
     let err = mirrors
         .fetch(&repo(), &missing, None, &refspecs())
         .unwrap_err();
@@ -210,22 +267,28 @@ fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
+    let out = tracing::subscriber::with_default(subscriber, || {
+        // Another test's thread may have registered a callsite, as "never
+        // interested", while this subscriber was being installed: ask again.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     (out, text)
 }
 
 #[test]
 fn the_token_goes_only_to_the_server_never_to_disk_errors_or_logs() {
-    let (f, head) = fixture();
+    let origin = Origin::new();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let token = "ghs_TopSecretInstallationToken123";
-    let server = rt.block_on(GitHttpServer::start(
-        f.dir.path().to_path_buf(),
-        Some(token.to_owned()),
-    ));
-    let url = format!("{}/origin.git", server.base_url);
-    let mirrors = Mirrors::new(f.dir.path().join("mirrors"));
+    let private = RepoOpts {
+        installation: Some(7),
+        public: false,
+    };
+    let (gh, url) = rt.block_on(serve(&origin, private));
+    let token = gh.issue_token(7);
+    let token = token.as_str();
+    let mirrors = origin.mirrors();
 
     let (result, logs) =
         capture_logs(|| mirrors.fetch(&repo(), &url, Some(&Secret::new(token)), &refspecs()));
@@ -240,7 +303,7 @@ fn the_token_goes_only_to_the_server_never_to_disk_errors_or_logs() {
             .resolve(&repo(), "refs/pull/1/head")
             .unwrap()
             .as_str(),
-        head
+        origin.head
     );
     let mirror = mirrors.path_for(&repo());
     for entry in walk(&mirror) {
@@ -261,19 +324,18 @@ fn the_token_goes_only_to_the_server_never_to_disk_errors_or_logs() {
             && !format!("{err:?}").contains("ghs_WrongToken456")
     );
     assert!(!logs.contains("ghs_WrongToken456"), "{logs}");
-    assert_eq!(
-        server
-            .auth_failures
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "asked once, then gave up"
-    );
+    let failed_logins = gh
+        .requests()
+        .iter()
+        .filter(|r| r.status == 401 && r.with_credential)
+        .count();
+    assert_eq!(failed_logins, 1, "asked once, then gave up");
 
     let err = mirrors.fetch(&repo(), &url, None, &refspecs()).unwrap_err();
     assert_eq!(err.kind(), GitErrorKind::Auth, "{err}");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
@@ -288,10 +350,13 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_identical_cold_requests_make_one_fetch_and_fifty_identical_answers() {
-    let (f, head) = fixture();
-    let server = GitHttpServer::start(f.dir.path().to_path_buf(), None).await;
-    let url = format!("{}/origin.git", server.base_url);
-    let mirrors = Arc::new(Mirrors::new(f.dir.path().join("mirrors")));
+    let origin = Origin::new();
+    let public = RepoOpts {
+        installation: None,
+        public: true,
+    };
+    let (gh, url) = serve(&origin, public).await;
+    let mirrors = Arc::new(origin.mirrors());
     let pool = GitPool::new(4);
     type Answer = Result<Arc<LocalDiff>, responder::diff::GitError>;
     let flight: Arc<SingleFlight<(RepoName, PrNumber), Answer>> = Arc::new(SingleFlight::new());
@@ -320,9 +385,10 @@ async fn fifty_identical_cold_requests_make_one_fetch_and_fifty_identical_answer
     for t in tasks {
         answers.push(t.await.unwrap().unwrap());
     }
-    assert_eq!(server.upload_packs(), 1, "one fetch for fifty requests");
+    let fetches = gh.requests().iter().filter(|r| is_git_fetch(r)).count();
+    assert_eq!(fetches, 1, "one fetch for fifty requests");
     let first = &answers[0];
-    assert_eq!(first.head, Sha::new(&head).unwrap());
+    assert_eq!(first.head, Sha::new(&origin.head).unwrap());
     for a in &answers {
         assert_eq!(a.unified, first.unified);
         assert_eq!(a.files, first.files);

@@ -50,7 +50,7 @@ fn small_repo(dir: &std::path::Path) -> PathBuf {
         "main moves",
     );
     b.pull(1, "feature");
-    b.finish()
+    b.publish()
 }
 
 async fn fake_with_small_repo() -> (tempfile::TempDir, FakeGitHub) {
@@ -158,7 +158,7 @@ async fn installation_tokens_are_checked_per_installation_and_expire() {
     gh.add_repo(
         "acme",
         "other",
-        other.finish(),
+        other.publish(),
         RepoOpts {
             installation: Some(8),
             public: false,

@@ -9,10 +9,6 @@ mod diff_api;
 mod diff_git;
 mod diff_mirror;
 mod fake_github;
-#[allow(dead_code)]
-mod git_fixture;
-#[allow(dead_code)]
-mod git_http;
 mod github_client;
 mod webhook_inbox;
 mod webhook_process;

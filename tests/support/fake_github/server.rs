@@ -11,7 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::auth::{credential, is_authed};
+use super::auth::{Credential, credential, is_authed};
 use super::errors::not_found;
 use super::faults::{self, Fault};
 use super::shapes::Urls;
@@ -134,6 +134,7 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
     let query = req.uri().query().map(str::to_string);
     let (prefix, path) = split_prefix(&full_path);
     let cred = credential(req.headers());
+    let with_credential = !matches!(cred, Credential::None);
     let (server, authed, fault) = {
         let mut st = shared.lock().expect("state lock");
         let authed = is_authed(&st, &cred);
@@ -184,6 +185,7 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
             path,
             query,
             authed,
+            with_credential,
             status: resp.status().as_u16(),
         });
     resp

@@ -138,6 +138,9 @@ pub struct LoggedRequest {
     pub query: Option<String>,
     /// Whether the request carried a valid App JWT or a live installation token.
     pub authed: bool,
+    /// Whether it carried any credential at all, valid or not: a refused request
+    /// with one is a failed login, one without is git's anonymous first try.
+    pub with_credential: bool,
     pub status: u16,
 }
 
