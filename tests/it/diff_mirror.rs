@@ -267,12 +267,12 @@ fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let out = tracing::subscriber::with_default(subscriber, || {
-        // Another test's thread may have registered a callsite, as "never
-        // interested", while this subscriber was being installed: ask again.
-        tracing::callsite::rebuild_interest_cache();
-        f()
-    });
+    // tracing-core caches each callsite's interest globally and, while a single
+    // dispatcher is registered, computes it from the registering thread's default
+    // only: a fetch on another test's thread would then mark the mirror's callsites
+    // "never" for this one too. A second, idle dispatcher makes it ask every live one.
+    let _idle = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let out = tracing::subscriber::with_default(subscriber, f);
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     (out, text)
 }
