@@ -4,35 +4,18 @@
 //!
 //! Run: `cargo bench --bench diff_fallback` (RUNS=n to change the run count).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use responder::diff::{Mirrors, diff, pr_refspecs};
 use responder::types::{PrNumber, RepoName};
 
-#[path = "../tests/it/git_http.rs"]
+#[path = "../tests/support/mod.rs"]
 #[allow(dead_code)]
-mod git_http;
+mod support;
 
-fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed");
-    out.stdout
-}
+use support::fake_github::{FakeGitHub, RepoOpts};
+use support::git_fixture::{RepoBuilder, git_bytes};
 
 fn body(seed: usize, lines: usize) -> String {
     (0..lines)
@@ -41,59 +24,46 @@ fn body(seed: usize, lines: usize) -> String {
 }
 
 /// Base: 6,000 files. PR: 4,200 modified, 200 deleted, 400 added, 200 renamed with
-/// edits = 5,000 changed files. Then main moves on (100 other files).
-fn generate(root: &Path) {
-    let work = root.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
+/// edits = 5,000 changed files. Then main moves on (100 other files). Returns the
+/// bare repository.
+fn generate(root: &Path) -> PathBuf {
     let path = |i: usize| format!("pkg{:02}/module_{i:05}.rs", i % 60);
-    for i in 0..6000 {
-        let p = work.join(path(i));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body(i, 30 + i % 20)).unwrap();
-    }
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "base"]);
-    git(&work, &["checkout", "-q", "-b", "pr"]);
+    let mut b = RepoBuilder::new(root);
+    let base: Vec<(String, Option<String>)> = (0..6000)
+        .map(|i| (path(i), Some(body(i, 30 + i % 20))))
+        .collect();
+    b.commit_on("main", &changes(&base), "base");
+    b.branch_from("pr", "main");
+    let mut pr: Vec<(String, Option<String>)> = Vec::new();
     for i in 0..4200 {
         let text = body(i, 30 + i % 20).replacen("compute(", "compute_v2(", 2) + "// appended\n";
-        std::fs::write(work.join(path(i)), text).unwrap();
+        pr.push((path(i), Some(text)));
     }
-    for i in 4200..4400 {
-        std::fs::remove_file(work.join(path(i))).unwrap();
-    }
+    pr.extend((4200..4400).map(|i| (path(i), None)));
     for i in 4400..4600 {
-        let to = work.join(format!("moved/{}", path(i)));
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::remove_file(work.join(path(i))).unwrap();
-        std::fs::write(to, body(i, 30 + i % 20) + "// moved\n").unwrap();
+        pr.push((path(i), None));
+        pr.push((
+            format!("moved/{}", path(i)),
+            Some(body(i, 30 + i % 20) + "// moved\n"),
+        ));
     }
-    for i in 0..400 {
-        let p = work.join(format!("new/file_{i:04}.rs"));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body(10_000 + i, 25)).unwrap();
-    }
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "pr"]);
-    git(&work, &["checkout", "-q", "main"]);
-    for i in 5000..5100 {
-        std::fs::write(work.join(path(i)), body(i, 10)).unwrap();
-    }
-    git(&work, &["commit", "-q", "-a", "-m", "main moves on"]);
-    git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
-    let origin = root.join("origin.git");
-    let origin = origin.to_str().unwrap();
-    git(
-        &work,
-        &[
-            "push",
-            "-q",
-            origin,
-            "main:refs/heads/main",
-            "pr:refs/pull/1/head",
-        ],
-    );
-    git(&root.join("origin.git"), &["repack", "-a", "-d", "-q"]);
+    pr.extend((0..400).map(|i| (format!("new/file_{i:04}.rs"), Some(body(10_000 + i, 25)))));
+    b.commit_on("pr", &changes(&pr), "pr");
+    let main: Vec<(String, Option<String>)> =
+        (5000..5100).map(|i| (path(i), Some(body(i, 10)))).collect();
+    b.commit_on("main", &changes(&main), "main moves on");
+    b.pull(1, "pr");
+    let bare = b.publish();
+    git_bytes(&bare, &["repack", "-a", "-d", "-q"]);
+    bare
+}
+
+/// Borrows owned (path, content) pairs as the builder's changes.
+fn changes(owned: &[(String, Option<String>)]) -> Vec<(&str, Option<&[u8]>)> {
+    owned
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_deref().map(str::as_bytes)))
+        .collect()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -118,19 +88,21 @@ fn main() {
         .unwrap_or(5);
     let tmp = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    generate(tmp.path());
+    let bare = generate(tmp.path());
     eprintln!("generated fixture in {:.1?}", started.elapsed());
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // The fake serves from its own runtime thread; this one only starts it.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let server = rt.block_on(git_http::GitHttpServer::start(
-        tmp.path().to_path_buf(),
-        None,
-    ));
-    let url = format!("{}/origin.git", server.base_url);
+    let server = rt.block_on(FakeGitHub::start());
+    let public = RepoOpts {
+        installation: None,
+        public: true,
+    };
+    server.add_repo("bench", "big", &bare, public);
+    let url = format!("{}/bench/big.git", server.server_url());
     let repo: RepoName = "bench/big".parse().unwrap();
     let refspecs = pr_refspecs(PrNumber(1), "main").unwrap();
 
@@ -167,18 +139,18 @@ fn main() {
     for run in 0..runs {
         let dir = tmp.path().join(format!("cli-{run}"));
         std::fs::create_dir_all(&dir).unwrap();
-        git(&dir, &["init", "-q", "--bare"]);
+        git_bytes(&dir, &["init", "-q", "--bare"]);
         let t0 = Instant::now();
         let mut args = vec!["fetch", "-q", "--no-tags", url.as_str()];
         args.extend(refspecs.iter().map(String::as_str));
-        git(&dir, &args);
+        git_bytes(&dir, &args);
         let t_fetch = t0.elapsed();
-        let mb = String::from_utf8(git(
+        let mb = String::from_utf8(git_bytes(
             &dir,
             &["merge-base", "refs/heads/main", "refs/pull/1/head"],
         ))
         .unwrap();
-        cli_output = git(
+        cli_output = git_bytes(
             &dir,
             &["diff", "--no-color", "-M", mb.trim(), "refs/pull/1/head"],
         );

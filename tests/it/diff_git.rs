@@ -229,7 +229,10 @@ fn partial_renames_get_gits_similarity_and_pairing() {
     // basename pass and the 50% threshold all matter here.
     let common = lines("shared", 30);
     let with_common = |tail: String| format!("{common}{tail}");
-    let (config, readme) = (with_common(lines("a-only", 10)), with_common(lines("b-only", 25)));
+    let (config, readme) = (
+        with_common(lines("a-only", 10)),
+        with_common(lines("b-only", 25)),
+    );
     b.commit_on(
         "main",
         &[
@@ -242,7 +245,10 @@ fn partial_renames_get_gits_similarity_and_pairing() {
         "base",
     );
     b.branch_from("pr", "main");
-    let (x_config, y_other) = (with_common(lines("x-new", 14)), with_common(lines("b-only", 20)));
+    let (x_config, y_other) = (
+        with_common(lines("x-new", 14)),
+        with_common(lines("b-only", 20)),
+    );
     let util = format!("{}{}", lines("util", 6), lines("fresh", 7));
     let half = format!("{}{}", lines("half", 10), lines("new", 10));
     let head = b.commit_on(
