@@ -1,5 +1,6 @@
 //! Builds bare git repositories laid out like GitHub's (`refs/heads/main`,
-//! `refs/pull/N/head`, HEAD → main) with the git CLI, for the fake and for tests.
+//! `refs/pull/N/head`, HEAD → main) with the git CLI, for the fake, the tests and
+//! the benchmarks; plus the isolated `git` helpers they share.
 //!
 //! Every commit gets a fixed author, committer and a date that only depends on its
 //! position, so the same script always yields the same SHAs. It must never read
