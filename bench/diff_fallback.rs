@@ -11,7 +11,8 @@ use responder::diff::{Mirrors, diff, pr_refspecs};
 use responder::types::{PrNumber, RepoName};
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
+// As in tests/it/main.rs: the fake GitHub answers axum `Response`s as errors.
+#[allow(dead_code, clippy::result_large_err, clippy::too_many_arguments)]
 mod support;
 
 use support::fake_github::{FakeGitHub, RepoOpts};

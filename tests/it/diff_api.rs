@@ -59,7 +59,7 @@ async fn setup() -> Setup {
         "main moves on",
     );
     b.pull(1, "feature");
-    let bare = b.finish();
+    let bare = b.publish();
     let fake = FakeGitHub::start().await;
     fake.add_repo(
         "acme",
