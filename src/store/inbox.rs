@@ -96,38 +96,72 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, sqlx::Error> {
 }
 
 impl Store {
-    /// Inserts a batch in one transaction (one commit for many deliveries is what makes
-    /// thousands per second durable). A delivery id seen before is `Duplicate`.
+    /// Inserts a batch with one statement in one transaction (one commit for many
+    /// deliveries is what makes thousands per second durable). A delivery id seen
+    /// before — in the store or earlier in the batch — is `Duplicate`.
     pub async fn insert_deliveries(
         &self,
         batch: &[NewDelivery],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        const COLUMNS_PER_ROW: usize = 8;
+        // SQLite allows 32,766 parameters per statement.
+        const ROWS_PER_STATEMENT: usize = 4000 / COLUMNS_PER_ROW;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for d in batch {
-            let row = sqlx::query(
+        let mut first_seen = std::collections::HashSet::new();
+        let unique: Vec<&NewDelivery> = batch
+            .iter()
+            .filter(|d| first_seen.insert(d.delivery_id.as_str()))
+            .collect();
+        let mut inserted = std::collections::HashMap::new();
+        let mut tx = self.writer.begin().await?;
+        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
                 "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, payload, \
-                 next_attempt_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
-            )
-            .bind(&d.delivery_id)
-            .bind(&d.event)
-            .bind(&d.action)
-            .bind(&d.repo)
-            .bind(d.installation_id)
-            .bind(&d.payload)
-            .bind(now)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            out.push(match row {
-                Some(r) => InsertOutcome::Accepted(r.try_get(0)?),
-                None => InsertOutcome::Duplicate,
-            });
+                 next_attempt_at, received_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * COLUMNS_PER_ROW;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            sql.push_str(" ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for d in chunk {
+                q = q
+                    .bind(&d.delivery_id)
+                    .bind(&d.event)
+                    .bind(&d.action)
+                    .bind(&d.repo)
+                    .bind(d.installation_id)
+                    .bind(&d.payload)
+                    .bind(now)
+                    .bind(now);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+            }
         }
         tx.commit().await?;
-        Ok(out)
+        let mut claimed = std::collections::HashSet::new();
+        Ok(batch
+            .iter()
+            .map(|d| match inserted.get(&d.delivery_id) {
+                Some(id) if claimed.insert(d.delivery_id.as_str()) => InsertOutcome::Accepted(*id),
+                _ => InsertOutcome::Duplicate,
+            })
+            .collect())
     }
 
     /// Claims up to `limit` deliveries that are due, oldest first. Only the oldest
@@ -177,7 +211,7 @@ impl Store {
             .bind(worker)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|d| d.id);
@@ -191,7 +225,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -217,7 +251,7 @@ impl Store {
         .bind(next)
         .bind(finished)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -230,7 +264,7 @@ impl Store {
              lease_until = NULL, claimed_by = NULL WHERE status = 'running' AND claimed_by = ?",
         )
         .bind(worker)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected())
     }
@@ -242,7 +276,7 @@ impl Store {
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL \
              WHERE status = 'running'",
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected())
     }
@@ -280,7 +314,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(delivery_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(

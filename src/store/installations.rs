@@ -10,7 +10,7 @@ impl Store {
         account: &str,
         repos: Option<&[String]>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO installations (id, account, updated_at) VALUES (?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET account = excluded.account, updated_at = excluded.updated_at",
@@ -40,7 +40,7 @@ impl Store {
         added: &[String],
         removed: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for repo in added {
             link_repo(&mut tx, repo, id).await?;
         }
@@ -57,7 +57,7 @@ impl Store {
     pub async fn delete_installation(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM installations WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

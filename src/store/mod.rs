@@ -27,9 +27,14 @@ pub enum StoreError {
 }
 
 /// Handle to the database; cheap to clone.
+///
+/// Writes go through one connection: SQLite has one writer at a time anyway, and
+/// queueing in the pool is fair and fast where SQLite's busy handler would sleep.
+/// Reads use a pool of their own (WAL lets them run beside the writer).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl Store {
@@ -63,13 +68,18 @@ impl Store {
         {
             std::fs::create_dir_all(dir).map_err(|e| open(sqlx::Error::Io(e)))?;
         }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(open)?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .map_err(open)?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// A trivial query, for `/healthz`.
