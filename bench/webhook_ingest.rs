@@ -99,7 +99,8 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let _worker = service.spawn_worker(stop_rx);
+    // INGEST_ONLY=1 measures intake without the worker draining the inbox beside it.
+    let _worker = (std::env::var("INGEST_ONLY").is_err()).then(|| service.spawn_worker(stop_rx));
     let router = service.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 

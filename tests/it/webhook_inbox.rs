@@ -376,7 +376,10 @@ async fn the_operator_commands_list_retry_and_replay() {
 #[tokio::test]
 async fn a_batch_with_repeated_and_known_ids_stores_each_delivery_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display())).await.unwrap();
+    let store =
+        responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
     let d = |id: &str| responder::store::NewDelivery {
         delivery_id: id.into(),
         event: "ping".into(),
@@ -386,8 +389,14 @@ async fn a_batch_with_repeated_and_known_ids_stores_each_delivery_once() {
         payload: "{}".into(),
     };
     use responder::store::InsertOutcome::*;
-    let out = store.insert_deliveries(&[d("a"), d("b"), d("a")]).await.unwrap();
-    assert!(matches!(out[..], [Accepted(_), Accepted(_), Duplicate]), "{out:?}");
+    let out = store
+        .insert_deliveries(&[d("a"), d("b"), d("a")])
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[..], [Accepted(_), Accepted(_), Duplicate]),
+        "{out:?}"
+    );
     let out = store.insert_deliveries(&[d("b"), d("c")]).await.unwrap();
     assert!(matches!(out[..], [Duplicate, Accepted(_)]), "{out:?}");
     assert_eq!(store.list_deliveries(None, 10).await.unwrap().len(), 3);
