@@ -22,7 +22,7 @@ const CLIENTS: usize = 32;
 const PER_CLIENT: usize = 100;
 const SECRET: &str = "bench-agent-secret-0123456789abcdef";
 
-/// A PR changing 800 files by ~30 lines each: a unified diff of about 1 MiB.
+/// A PR changing 420 files by ~30 lines each: a unified diff of about 1 MiB.
 fn generate(root: &std::path::Path) -> std::path::PathBuf {
     let body = |seed: usize, v: &str| -> String {
         (0..30)
@@ -30,7 +30,7 @@ fn generate(root: &std::path::Path) -> std::path::PathBuf {
             .collect()
     };
     let mut b = RepoBuilder::new(root);
-    let base: Vec<(String, String)> = (0..800)
+    let base: Vec<(String, String)> = (0..420)
         .map(|i| (format!("src/m{i:04}.rs"), body(i, "old")))
         .collect();
     let refs: Vec<(&str, Option<&[u8]>)> = base
@@ -39,7 +39,7 @@ fn generate(root: &std::path::Path) -> std::path::PathBuf {
         .collect();
     b.commit_on("main", &refs, "base");
     b.branch_from("pr", "main");
-    let pr: Vec<(String, String)> = (0..800)
+    let pr: Vec<(String, String)> = (0..420)
         .map(|i| (format!("src/m{i:04}.rs"), body(i, "new")))
         .collect();
     let refs: Vec<(&str, Option<&[u8]>)> = pr
@@ -158,7 +158,7 @@ async fn main() {
     assert_eq!(cold.headers()["x-responder-source"], "git");
     let cold_bytes = cold.bytes().await.unwrap().len();
     println!(
-        "diff_warm: PR of 800 files, unified diff {:.2} MiB; cold fetch + diff through the service: {:.0} ms",
+        "diff_warm: PR of 420 files, unified diff {:.2} MiB; cold fetch + diff through the service: {:.0} ms",
         cold_bytes as f64 / 1048576.0,
         t.elapsed().as_secs_f64() * 1e3
     );

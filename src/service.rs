@@ -142,6 +142,7 @@ pub fn diff_service(
         data_dir: settings.data_dir.clone(),
         server_url: settings.server_url.clone(),
         cache_bytes: 1 << 30,
+        memory_bytes: 256 << 20,
         git_threads: 4,
         head_ttl: std::time::Duration::from_secs(5),
     };

@@ -1,7 +1,9 @@
 //! The answer agents get (CONTRACT.md's `/files` body), and the errors that name why
 //! no answer could be given.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use serde::Serialize;
 
@@ -62,9 +64,64 @@ pub struct DiffAnswer {
     pub incomplete_reason: Option<String>,
     pub files: Vec<FileEntry>,
     #[serde(skip)]
-    pub unified: Arc<Vec<u8>>,
+    pub unified: Bytes,
     #[serde(skip)]
     pub etag: String,
+    /// This answer as JSON, made once and shared by every request that wants it.
+    #[serde(skip)]
+    json: Arc<OnceLock<Bytes>>,
+}
+
+impl DiffAnswer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        repository: String,
+        number: u64,
+        base_sha: String,
+        head_sha: String,
+        merge_base_sha: String,
+        source: Source,
+        fallback_reason: Option<String>,
+        incomplete_reason: Option<String>,
+        files: Vec<FileEntry>,
+        unified: Bytes,
+        etag: String,
+    ) -> Self {
+        Self {
+            repository,
+            number,
+            base_sha,
+            head_sha,
+            merge_base_sha,
+            source,
+            fallback_reason,
+            complete: incomplete_reason.is_none(),
+            incomplete_reason,
+            files,
+            unified,
+            etag,
+            json: Arc::default(),
+        }
+    }
+
+    /// The `/files` body.
+    pub fn json(&self) -> Bytes {
+        self.json
+            .get_or_init(|| {
+                Bytes::from(serde_json::to_vec(self).expect("a diff answer serialises"))
+            })
+            .clone()
+    }
+
+    /// What the answer holds in memory, for the in-memory cache's budget.
+    pub fn weight(&self) -> usize {
+        self.unified.len()
+            + self
+                .files
+                .iter()
+                .map(|f| f.filename.len() + f.patch.as_ref().map_or(0, String::len) + 64)
+                .sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

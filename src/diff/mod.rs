@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod flight;
 pub mod gitfmt;
+mod hot;
 pub mod mirror;
 pub mod model;
 pub mod pool;

@@ -16,6 +16,7 @@ use super::cache::{CacheMeta, DiffCache, etag};
 use super::engine;
 use super::error::GitErrorKind;
 use super::flight::SingleFlight;
+use super::hot::HotCache;
 use super::mirror::{Mirrors, pr_refspecs};
 use super::model::{FileEntry, FileStatus};
 use super::pool::GitPool;
@@ -30,6 +31,8 @@ pub struct DiffConfig {
     pub data_dir: PathBuf,
     pub server_url: String,
     pub cache_bytes: u64,
+    /// Recent answers kept in memory, ready to send.
+    pub memory_bytes: usize,
     /// Blocking git work at once.
     pub git_threads: usize,
     /// How long a PR's head is trusted without asking GitHub again.
@@ -43,6 +46,7 @@ pub struct DiffService {
     github: Arc<dyn GitHub>,
     mirrors: Mirrors,
     cache: Arc<DiffCache>,
+    hot: HotCache,
     pool: GitPool,
     flights: SingleFlight<FlightKey, Flight>,
     server_url: String,
@@ -59,6 +63,7 @@ impl DiffService {
             github,
             mirrors: Mirrors::new(config.data_dir.join("git")),
             cache: Arc::new(cache),
+            hot: HotCache::new(config.memory_bytes),
             pool: GitPool::new(config.git_threads),
             flights: SingleFlight::new(),
             server_url: config.server_url.trim_end_matches('/').to_string(),
@@ -163,31 +168,45 @@ impl DiffService {
         mb: &Sha,
         via: Via,
     ) -> Option<Arc<DiffAnswer>> {
-        let hit = self.cache.get(repo, mb, &pr.head.sha).ok().flatten()?;
+        // A cached git answer does not satisfy a request for GitHub's own answer.
+        let wanted = |source: Source| {
+            !(via == Via::Api && source == Source::Git || via == Via::Git && source == Source::Api)
+        };
+        let head = &pr.head.sha;
+        if let Some(answer) = self
+            .hot
+            .get(repo, mb, head)
+            .filter(|a| a.number == number.0 && wanted(a.source))
+        {
+            metrics::counter!("responder_diff_requests_total", "outcome" => "memory_hit")
+                .increment(1);
+            return Some(answer);
+        }
+        let hit = self.cache.get(repo, mb, head).ok().flatten()?;
         let source = if hit.meta.source == "git" {
             Source::Git
         } else {
             Source::Api
         };
-        // A cached git answer does not satisfy a request for GitHub's own answer.
-        if via == Via::Api && source == Source::Git || via == Via::Git && source == Source::Api {
+        if !wanted(source) {
             return None;
         }
         metrics::counter!("responder_diff_requests_total", "outcome" => "cache_hit").increment(1);
-        Some(Arc::new(DiffAnswer {
-            repository: repo.to_string(),
-            number: number.0,
-            base_sha: hit.meta.base_sha,
-            head_sha: pr.head.sha.to_string(),
-            merge_base_sha: mb.to_string(),
+        let answer = Arc::new(DiffAnswer::new(
+            repo.to_string(),
+            number.0,
+            hit.meta.base_sha,
+            head.to_string(),
+            mb.to_string(),
             source,
-            fallback_reason: hit.meta.fallback_reason,
-            complete: true,
-            incomplete_reason: None,
-            files: hit.files,
-            unified: Arc::new(hit.unified),
-            etag: etag(repo, mb, &pr.head.sha),
-        }))
+            hit.meta.fallback_reason,
+            None,
+            hit.files,
+            hit.unified.into(),
+            etag(repo, mb, head),
+        ));
+        self.hot.put(repo, mb, head, answer.clone());
+        Some(answer)
     }
 
     async fn compute(
@@ -261,27 +280,25 @@ impl DiffService {
             .await
             .map_err(Incomplete::Error)?;
         self.remember_merge_base(repo, &pr.base.sha, &pr.head.sha, &merge_base);
-        let complete = problem.is_none();
-        let answer = DiffAnswer {
-            repository: repo.to_string(),
-            number: number.0,
-            base_sha: pr.base.sha.to_string(),
-            head_sha: pr.head.sha.to_string(),
-            merge_base_sha: merge_base.to_string(),
-            source: Source::Api,
-            fallback_reason: None,
-            complete,
-            incomplete_reason: problem,
+        let answer = Arc::new(DiffAnswer::new(
+            repo.to_string(),
+            number.0,
+            pr.base.sha.to_string(),
+            pr.head.sha.to_string(),
+            merge_base.to_string(),
+            Source::Api,
+            None,
+            problem,
             files,
-            unified: Arc::new(unified),
-            etag: etag(repo, &merge_base, &pr.head.sha),
-        };
-        if !complete {
-            return Err(Incomplete::Partial(Arc::new(answer)));
+            unified.into(),
+            etag(repo, &merge_base, &pr.head.sha),
+        ));
+        if !answer.complete {
+            return Err(Incomplete::Partial(answer));
         }
         self.store(repo, &merge_base, &pr.head.sha, &answer).await;
         metrics::counter!("responder_diff_requests_total", "outcome" => "api").increment(1);
-        Ok(Arc::new(answer))
+        Ok(answer)
     }
 
     async fn via_git(
@@ -349,28 +366,28 @@ impl DiffService {
             Err(e) => return Err(DiffError::GitFetch(e)),
         };
         tracing::info!(%repo, pr = number.0, files = local.files.len(), ms = started.elapsed().as_millis() as u64, "diffed in the local mirror");
-        let answer = DiffAnswer {
-            repository: repo.to_string(),
-            number: number.0,
-            base_sha: local.base.to_string(),
-            head_sha: local.head.to_string(),
-            merge_base_sha: local.merge_base.to_string(),
-            source: Source::Git,
-            fallback_reason: Some(reason),
-            complete: true,
-            incomplete_reason: None,
-            etag: etag(repo, &local.merge_base, &local.head),
-            files: local.files,
-            unified: Arc::new(local.unified),
-        };
+        let answer = Arc::new(DiffAnswer::new(
+            repo.to_string(),
+            number.0,
+            local.base.to_string(),
+            local.head.to_string(),
+            local.merge_base.to_string(),
+            Source::Git,
+            Some(reason),
+            None,
+            local.files,
+            local.unified.into(),
+            etag(repo, &local.merge_base, &local.head),
+        ));
         self.remember_merge_base(repo, &local.base, &local.head, &local.merge_base);
         self.store(repo, &local.merge_base, &local.head, &answer)
             .await;
         metrics::counter!("responder_diff_requests_total", "outcome" => "git").increment(1);
-        Ok(Arc::new(answer))
+        Ok(answer)
     }
 
-    async fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &DiffAnswer) {
+    async fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &Arc<DiffAnswer>) {
+        self.hot.put(repo, mb, head, answer.clone());
         let meta = CacheMeta {
             source: answer.source.as_str().to_string(),
             fallback_reason: answer.fallback_reason.clone(),

@@ -1,6 +1,7 @@
 //! What an agent asked to see of a diff: `?path=GLOB` filters and a `max_bytes` budget
 //! that cuts at a file boundary and says so — never silently.
 
+use bytes::Bytes;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::model::FileEntry;
@@ -46,7 +47,7 @@ impl PathFilter {
 
 /// A unified diff as sent: the kept files' parts, and what was left out for the budget.
 pub struct CutDiff {
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub truncated: bool,
     pub omitted: Vec<String>,
 }
@@ -54,7 +55,7 @@ pub struct CutDiff {
 /// Keeps the parts of `unified` whose files match `filter`, then as many whole files as
 /// fit in `max_bytes`; omitted files are named in a closing line.
 pub fn cut(
-    unified: &[u8],
+    unified: &Bytes,
     files: &[FileEntry],
     filter: &PathFilter,
     max_bytes: Option<usize>,
@@ -62,7 +63,7 @@ pub fn cut(
     let parts = split_files(unified);
     if filter.is_all() && max_bytes.is_none_or(|m| unified.len() <= m) {
         return CutDiff {
-            body: unified.to_vec(),
+            body: unified.clone(),
             truncated: false,
             omitted: Vec::new(),
         };
@@ -104,7 +105,7 @@ pub fn cut(
         );
     }
     CutDiff {
-        body,
+        body: body.into(),
         truncated,
         omitted,
     }

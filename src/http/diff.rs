@@ -185,7 +185,7 @@ pub async fn files(
     p.respond(|p| {
         let a = &p.answer;
         if p.filter.is_all() {
-            return Ok(Json(&**a).into_response());
+            return Ok(([(header::CONTENT_TYPE, "application/json")], a.json()).into_response());
         }
         let mut body = serde_json::to_value(&**a).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
