@@ -60,7 +60,6 @@ pub fn cut(
     filter: &PathFilter,
     max_bytes: Option<usize>,
 ) -> CutDiff {
-    let parts = split_files(unified);
     if filter.is_all() && max_bytes.is_none_or(|m| unified.len() <= m) {
         return CutDiff {
             body: unified.clone(),
@@ -68,6 +67,7 @@ pub fn cut(
             omitted: Vec::new(),
         };
     }
+    let parts = split_files(unified);
     // Parts and files are both in git's order; if they ever disagree, filter nothing
     // rather than drop the wrong file.
     let aligned = parts.len() == files.len();
