@@ -10,5 +10,6 @@ mod diff_git;
 mod diff_mirror;
 mod fake_github;
 mod github_client;
+mod redelivery;
 mod webhook_inbox;
 mod webhook_process;
