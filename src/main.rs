@@ -52,6 +52,9 @@ enum Command {
         /// How many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// List the deliveries Responder asked GitHub to redeliver, and the job's last run.
+        #[arg(long, conflicts_with = "status")]
+        redeliveries: bool,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -135,6 +138,38 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The redelivery job's last run and its requests, newest first.
+async fn print_redeliveries(store: &responder::store::Store, limit: i64) -> anyhow::Result<()> {
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default()
+    };
+    match store.job_run(responder::webhook::redelivery::JOB).await? {
+        Some(run) => println!("last run: {} ({})", time(run.last_run_at), run.summary),
+        None => println!("last run: never"),
+    }
+    println!(
+        "{:<38} {:<28} {:>6}  {:<24} REQUESTED",
+        "DELIVERY", "EVENT", "STATUS", "FAILED AT"
+    );
+    for r in store.list_redeliveries(limit).await? {
+        let key = match &r.action {
+            Some(a) => format!("{}.{}", r.event, a),
+            None => r.event.clone(),
+        };
+        println!(
+            "{:<38} {:<28} {:>6}  {:<24} {}",
+            r.guid,
+            key,
+            r.status_code,
+            time(r.delivered_at),
+            time(r.requested_at)
+        );
+    }
+    Ok(())
+}
+
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { .. } => {
@@ -182,10 +217,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             action,
             status,
             limit,
+            redeliveries,
             ..
         } => {
             let service = Service::new(settings).await?;
             let store = &service.state.store;
+            if redeliveries && action.is_none() {
+                print_redeliveries(store, limit).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             match action {
                 Some(DeliveriesAction::Retry { delivery_id }) => {
                     store.retry_delivery(&delivery_id).await?;

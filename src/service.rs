@@ -20,12 +20,17 @@ use crate::http::{self, AppState};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::telemetry;
-use crate::webhook::{Inbox, Registry, Worker, WorkerConfig, handlers};
+use crate::webhook::{
+    Inbox, RedeliveryConfig, RedeliveryJob, Registry, Worker, WorkerConfig, handlers,
+};
 
 pub struct Service {
     pub state: AppState,
     pub registry: Registry,
     pub worker_config: WorkerConfig,
+    /// `None` when the job is off: `RESPONDER_REDELIVERY_INTERVAL=0`, or the App is not
+    /// configured (it could neither list deliveries nor receive them again).
+    pub redelivery: Option<RedeliveryConfig>,
     work_ready: Arc<Notify>,
 }
 
@@ -54,6 +59,10 @@ impl Service {
         let inbox = Inbox::start(store.clone(), work_ready.clone());
         let mut registry = Registry::new();
         handlers::register(&mut registry, &store, &github);
+        let redelivery = settings
+            .redelivery_interval
+            .filter(|_| settings.missing_github().is_empty())
+            .map(RedeliveryConfig::every);
         let state = AppState {
             settings: Arc::new(settings),
             github,
@@ -66,6 +75,7 @@ impl Service {
             state,
             registry,
             worker_config: WorkerConfig::default(),
+            redelivery,
             work_ready,
         })
     }
@@ -86,6 +96,17 @@ impl Service {
         tokio::spawn(worker.run(shutdown))
     }
 
+    /// Starts the redelivery job unless it is off; it stops when `shutdown` turns true.
+    pub fn spawn_redelivery(&self, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+        let job = RedeliveryJob {
+            store: self.state.store.clone(),
+            github: self.state.github.clone(),
+            clock: Arc::new(SystemClock),
+            config: self.redelivery.clone()?,
+        };
+        Some(tokio::spawn(job.run(shutdown)))
+    }
+
     /// Serves until `signal` resolves: stops accepting, lets the worker finish or hand
     /// back what is in flight, then returns.
     pub async fn run(
@@ -94,7 +115,8 @@ impl Service {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = self.spawn_worker(stop_rx);
+        let worker = self.spawn_worker(stop_rx.clone());
+        let redelivery = self.spawn_redelivery(stop_rx);
         let addr = listener.local_addr()?;
         let missing = self.state.settings.missing_github();
         if missing.is_empty() {
@@ -111,6 +133,9 @@ impl Service {
             .context("the HTTP server failed")?;
         let _ = stop_tx.send(true);
         worker.await.context("the worker panicked")?;
+        if let Some(job) = redelivery {
+            job.await.context("the redelivery job panicked")?;
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -57,6 +58,11 @@ pub struct SettingsArgs {
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "RESPONDER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
+
+    /// How often to ask GitHub to redeliver failed deliveries the inbox lacks
+    /// (`15m`, `1h`, `900s`; at least a minute); `0` turns the job off.
+    #[arg(long, env = "RESPONDER_REDELIVERY_INTERVAL", default_value = "15m")]
+    pub redelivery_interval: String,
 }
 
 impl Default for SettingsArgs {
@@ -74,6 +80,7 @@ impl Default for SettingsArgs {
             github_server_url: "https://github.com".into(),
             agent_secret: None,
             log_format: "pretty".into(),
+            redelivery_interval: "15m".into(),
         }
     }
 }
@@ -105,6 +112,8 @@ pub struct Settings {
     pub server_url: String,
     pub agent_secret: Option<Secret>,
     pub log_format: LogFormat,
+    /// `None`: the redelivery job is off.
+    pub redelivery_interval: Option<Duration>,
 }
 
 /// A setting that cannot be used, with the variable's name and what to do.
@@ -207,6 +216,27 @@ impl Settings {
             }
         };
 
+        let redelivery_interval = match crate::agent_token::parse_ttl(&args.redelivery_interval) {
+            Ok(0) => None,
+            Ok(secs) if secs >= 60 => Some(Duration::from_secs(secs as u64)),
+            Ok(_) => {
+                problems.push(err(
+                    "RESPONDER_REDELIVERY_INTERVAL",
+                    format!("{:?} is shorter than a minute", args.redelivery_interval),
+                    "Set it to 1m or more (GitHub keeps failed deliveries 3 days), or 0 to turn the job off.",
+                ));
+                None
+            }
+            Err(problem) => {
+                problems.push(err(
+                    "RESPONDER_REDELIVERY_INTERVAL",
+                    problem,
+                    "Set a duration such as 15m or 1h, or 0 to turn the job off.",
+                ));
+                None
+            }
+        };
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -220,6 +250,7 @@ impl Settings {
             server_url: args.github_server_url.trim_end_matches('/').to_string(),
             agent_secret,
             log_format,
+            redelivery_interval,
         })
     }
 

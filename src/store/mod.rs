@@ -5,6 +5,7 @@
 
 mod inbox;
 mod installations;
+mod redelivery;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
+pub use redelivery::{JobRun, Redelivery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,5 +1,6 @@
 //! Webhooks: signature check, the envelope every delivery must have, the durable inbox,
-//! the handler registry and the worker pool that runs it.
+//! the handler registry, the worker pool that runs it, and the job that asks GitHub
+//! to redeliver what never reached the inbox.
 //!
 //! Nothing here knows axum; the HTTP edge calls `signature::verify`, `envelope::parse`
 //! and `Inbox::submit`, and nothing else.
@@ -7,10 +8,12 @@
 pub mod envelope;
 pub mod handlers;
 pub mod inbox;
+pub mod redelivery;
 pub mod registry;
 pub mod signature;
 pub mod worker;
 
 pub use inbox::Inbox;
+pub use redelivery::{RedeliveryConfig, RedeliveryJob};
 pub use registry::{Event, Handler, HandlerError, Registry};
 pub use worker::{Worker, WorkerConfig};

@@ -5,10 +5,12 @@
 #[allow(dead_code, clippy::result_large_err, clippy::too_many_arguments)]
 mod support;
 
+mod deploy;
 mod diff_api;
 mod diff_git;
 mod diff_mirror;
 mod fake_github;
 mod github_client;
+mod redelivery;
 mod webhook_inbox;
 mod webhook_process;
