@@ -1,7 +1,9 @@
 //! The axum edge: verifies, parses and hands off. No business logic lives here.
 
+mod agent;
 mod error;
 mod health;
+mod incidents;
 mod webhook;
 
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 
 use crate::github::GitHub;
+use crate::incident::service::IncidentService;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::types::Secret;
@@ -31,6 +34,7 @@ pub struct AppState {
     pub github: Arc<dyn GitHub>,
     pub store: Store,
     pub inbox: Inbox,
+    pub incidents: Arc<IncidentService>,
     pub metrics: PrometheusHandle,
 }
 
@@ -50,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .route("/v1/incidents", post(incidents::declare))
+        .route("/v1/incidents/{id}", get(incidents::show))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -4,6 +4,7 @@
 //! (PostgreSQL) can be added without touching them. It must never hold business rules.
 
 mod inbox;
+mod incidents;
 mod installations;
 
 use std::str::FromStr;
@@ -13,6 +14,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
+pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,21 +1,40 @@
 //! Event handlers, one file each, registered in `register`.
 
+mod incident;
 mod installation;
 
 use std::sync::Arc;
 
+pub use incident::{IncidentCommandHandler, IncidentIssueHandler};
 pub use installation::InstallationHandler;
 
 use super::Registry;
 use crate::github::GitHub;
+use crate::incident::service::IncidentService;
 use crate::store::Store;
 
 /// The handlers every Responder runs.
-pub fn register(registry: &mut Registry, store: &Store, github: &Arc<dyn GitHub>) {
+pub fn register(
+    registry: &mut Registry,
+    store: &Store,
+    github: &Arc<dyn GitHub>,
+    incidents: &Arc<IncidentService>,
+) {
     let installs = Arc::new(InstallationHandler {
         store: store.clone(),
         github: github.clone(),
     });
     registry.on("installation", installs.clone());
     registry.on("installation_repositories", installs);
+    let issues = Arc::new(IncidentIssueHandler {
+        incidents: incidents.clone(),
+    });
+    registry.on("issues.opened", issues.clone());
+    registry.on("issues.labeled", issues);
+    registry.on(
+        "issue_comment.created",
+        Arc::new(IncidentCommandHandler {
+            incidents: incidents.clone(),
+        }),
+    );
 }
