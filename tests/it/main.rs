@@ -12,5 +12,6 @@ mod git_fixture;
 #[allow(dead_code)]
 mod git_http;
 mod github_client;
+mod incidents;
 mod webhook_inbox;
 mod webhook_process;
