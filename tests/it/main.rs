@@ -12,6 +12,7 @@ mod git_fixture;
 #[allow(dead_code)]
 mod git_http;
 mod github_client;
+mod incident_check;
 mod incidents;
 mod webhook_inbox;
 mod webhook_process;
