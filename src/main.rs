@@ -227,11 +227,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let templates = pick(templates, "templates", builtin.templates());
             let forms = pick(forms, ".github/ISSUE_TEMPLATE", builtin.forms());
-            let problems = responder::incident::check::check_all(
-                &templates,
-                &forms,
-                repo_config.as_deref(),
-            );
+            let problems =
+                responder::incident::check::check_all(&templates, &forms, repo_config.as_deref());
             if problems.is_empty() {
                 println!(
                     "incident content: ok (templates {}, forms {}{})",
@@ -261,17 +258,38 @@ impl BuiltinContent {
         let root = std::env::temp_dir().join(format!("responder-check-{}", uuid::Uuid::new_v4()));
         let me = Self(root);
         let files: [(&str, &str); 8] = [
-            ("templates/bug.md.tera", include_str!("../templates/bug.md.tera")),
-            ("templates/rca.md.tera", include_str!("../templates/rca.md.tera")),
+            (
+                "templates/bug.md.tera",
+                include_str!("../templates/bug.md.tera"),
+            ),
+            (
+                "templates/rca.md.tera",
+                include_str!("../templates/rca.md.tera"),
+            ),
             (
                 "templates/incident_comment.md.tera",
                 include_str!("../templates/incident_comment.md.tera"),
             ),
-            ("templates/runbook.toml", include_str!("../templates/runbook.toml")),
-            ("forms/incident.yml", include_str!("../.github/ISSUE_TEMPLATE/incident.yml")),
-            ("forms/rca.yml", include_str!("../.github/ISSUE_TEMPLATE/rca.yml")),
-            ("forms/bug_report.yml", include_str!("../.github/ISSUE_TEMPLATE/bug_report.yml")),
-            ("forms/config.yml", include_str!("../.github/ISSUE_TEMPLATE/config.yml")),
+            (
+                "templates/runbook.toml",
+                include_str!("../templates/runbook.toml"),
+            ),
+            (
+                "forms/incident.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/incident.yml"),
+            ),
+            (
+                "forms/rca.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/rca.yml"),
+            ),
+            (
+                "forms/bug_report.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/bug_report.yml"),
+            ),
+            (
+                "forms/config.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/config.yml"),
+            ),
         ];
         for (path, text) in files {
             let full = me.0.join(path);
@@ -279,7 +297,8 @@ impl BuiltinContent {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            std::fs::write(&full, text).with_context(|| format!("cannot write {}", full.display()))?;
+            std::fs::write(&full, text)
+                .with_context(|| format!("cannot write {}", full.display()))?;
         }
         Ok(me)
     }

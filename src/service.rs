@@ -159,13 +159,8 @@ pub fn github_client_with(
         Some(creds) => Some(AppAuth::new(creds, creds.key_variable)?),
         None => None,
     };
-    let client = AppClient::new(
-        &settings.api_url,
-        app,
-        clock,
-        policy,
-    )
-    .context("GITHUB_API_URL: cannot build a client for it")?;
+    let client = AppClient::new(&settings.api_url, app, clock, policy)
+        .context("GITHUB_API_URL: cannot build a client for it")?;
     Ok(Arc::new(client))
 }
 

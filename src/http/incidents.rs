@@ -100,15 +100,23 @@ fn service_error(e: IncidentError) -> ApiError {
         IncidentError::GitHub(g) if g.is_transient() => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "github_unavailable",
-            format!("{g}. Nothing is lost: post again with the same dedup_key to continue where this stopped."),
+            format!(
+                "{g}. Nothing is lost: post again with the same dedup_key to continue where this stopped."
+            ),
         ),
-        IncidentError::GitHub(g) => ApiError::new(StatusCode::BAD_GATEWAY, "github_error", g.to_string()),
+        IncidentError::GitHub(g) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "github_error", g.to_string())
+        }
         IncidentError::Store(s) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             format!("{s}; try again"),
         ),
-        IncidentError::Render(r) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render_failed", r.to_string()),
+        IncidentError::Render(r) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "render_failed",
+            r.to_string(),
+        ),
     }
 }
 

@@ -213,9 +213,7 @@ impl IncidentService {
             let link = match found {
                 Some(l) => l,
                 None => {
-                    let body = ctx
-                        .renderer
-                        .render_bug(&self.view(ctx, inc, &decl, &m))?;
+                    let body = ctx.renderer.render_bug(&self.view(ctx, inc, &decl, &m))?;
                     let issue = NewIssue {
                         title: bug_title(decl.severity, &decl.title),
                         body,
@@ -243,9 +241,7 @@ impl IncidentService {
             let link = match found {
                 Some(l) => l,
                 None => {
-                    let body = ctx
-                        .renderer
-                        .render_rca(&self.view(ctx, inc, &decl, &m))?;
+                    let body = ctx.renderer.render_rca(&self.view(ctx, inc, &decl, &m))?;
                     let issue = NewIssue {
                         title: rca_title(decl.severity, &decl.title),
                         body,
@@ -266,9 +262,9 @@ impl IncidentService {
             && let Some(bug) = inc.bug_issue.clone()
         {
             // Re-rendering is deterministic, so repeating this edit changes nothing.
-            let body = ctx
-                .renderer
-                .render_bug(&self.view(ctx, inc, &decl, &marker(inc.id, "bug")))?;
+            let body =
+                ctx.renderer
+                    .render_bug(&self.view(ctx, inc, &decl, &marker(inc.id, "bug")))?;
             let update = IssueUpdate {
                 body: Some(body),
                 ..IssueUpdate::default()

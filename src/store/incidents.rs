@@ -140,8 +140,14 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentRecord, sqlx::Error
         created_at: row.try_get("created_at")?,
         rca_due_at: row.try_get("rca_due_at")?,
         resolved_at: row.try_get("resolved_at")?,
-        bug_issue: link(row.try_get("bug_issue_number")?, row.try_get("bug_issue_url")?),
-        rca_issue: link(row.try_get("rca_issue_number")?, row.try_get("rca_issue_url")?),
+        bug_issue: link(
+            row.try_get("bug_issue_number")?,
+            row.try_get("bug_issue_url")?,
+        ),
+        rca_issue: link(
+            row.try_get("rca_issue_number")?,
+            row.try_get("rca_issue_url")?,
+        ),
         bug_linked: row.try_get::<i64, _>("bug_linked")? != 0,
         comment_posted: row.try_get::<i64, _>("comment_posted")? != 0,
     })

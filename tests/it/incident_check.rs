@@ -35,8 +35,16 @@ fn broken_overrides_fail_with_every_problem_listed() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(repo.join(".github/responder/templates")).unwrap();
-    std::fs::write(repo.join(".github/responder.toml"), "min_permisson = \"write\"\n").unwrap();
-    std::fs::write(repo.join(".github/responder/templates/rca.md.tera"), "{% if %}").unwrap();
+    std::fs::write(
+        repo.join(".github/responder.toml"),
+        "min_permisson = \"write\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join(".github/responder/templates/rca.md.tera"),
+        "{% if %}",
+    )
+    .unwrap();
     let (code, text) = check(&["--repo-config", repo.to_str().unwrap()], tmp.path());
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("min_permisson"), "{text}");

@@ -72,7 +72,8 @@ impl World {
             .into_iter()
             .filter(|i| {
                 i.body.as_deref().is_some_and(|b| {
-                    b.starts_with("<!-- responder:incident=") && b.lines().next().unwrap().ends_with(&tag)
+                    b.starts_with("<!-- responder:incident=")
+                        && b.lines().next().unwrap().ends_with(&tag)
                 })
             })
             .collect()
@@ -100,7 +101,12 @@ impl World {
         p["issue"]["body"] = json!(body);
         p["issue"]["html_url"] = json!(self.url(n));
         p["issue"]["user"] = json!({"login": "alice", "type": "User"});
-        p["issue"]["labels"] = json!(labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>());
+        p["issue"]["labels"] = json!(
+            labels
+                .iter()
+                .map(|l| json!({"name": l}))
+                .collect::<Vec<_>>()
+        );
         if action == "labeled" {
             p["label"] = json!({"name": labels[0]});
         }
@@ -108,7 +114,14 @@ impl World {
     }
 
     /// A comment by `login` on issue `n`.
-    fn comment_payload(&self, n: u64, comment_id: u64, login: &str, kind: &str, body: &str) -> Value {
+    fn comment_payload(
+        &self,
+        n: u64,
+        comment_id: u64,
+        login: &str,
+        kind: &str,
+        body: &str,
+    ) -> Value {
         let mut p = fixture("issue_comment.created");
         p["repository"]["full_name"] = json!("acme/evals");
         p["installation"] = json!({ "id": INSTALLATION });
@@ -125,7 +138,10 @@ impl World {
         let body = serde_json::to_vec(payload).unwrap();
         let resp = self.svc.deliver(event, delivery, &body).await;
         assert!(resp.status().is_success(), "{}", resp.status());
-        assert!(settle(&self.svc.store, WAIT).await, "deliveries did not settle");
+        assert!(
+            settle(&self.svc.store, WAIT).await,
+            "deliveries did not settle"
+        );
     }
 
     async fn api(&self, body: &Value) -> (u16, Value) {
@@ -204,15 +220,28 @@ fn assert_declared(w: &World, title: &str, component: Option<&str>, source: Opti
     let bug_body = bug.body.clone().unwrap();
     let rca_body = rca.body.clone().unwrap();
     for item in &rb.severity(Severity::Sev2).checklist {
-        assert!(bug_body.contains(&format!("- [ ] {item}")), "checklist item {item:?} missing");
+        assert!(
+            bug_body.contains(&format!("- [ ] {item}")),
+            "checklist item {item:?} missing"
+        );
     }
     if let Some(c) = component {
         for cmd in &rb.component(c).unwrap().commands {
-            assert!(bug_body.contains(&cmd.command), "command {:?} missing", cmd.command);
+            assert!(
+                bug_body.contains(&cmd.command),
+                "command {:?} missing",
+                cmd.command
+            );
         }
     }
-    assert!(bug_body.contains(&format!("[#{}]({})", rca.number, w.url(rca.number))), "bug → RCA: {bug_body}");
-    assert!(rca_body.contains(&format!("[#{}]({})", bug.number, w.url(bug.number))), "RCA → bug");
+    assert!(
+        bug_body.contains(&format!("[#{}]({})", rca.number, w.url(rca.number))),
+        "bug → RCA: {bug_body}"
+    );
+    assert!(
+        rca_body.contains(&format!("[#{}]({})", bug.number, w.url(bug.number))),
+        "RCA → bug"
+    );
     assert!(rca_body.contains("Due **"), "RCA due date");
     assert!(rca_body.contains("## Root cause"));
     match source {
@@ -222,7 +251,10 @@ fn assert_declared(w: &World, title: &str, component: Option<&str>, source: Opti
             assert!(rca_body.contains(&link), "RCA → declaring issue");
             let comments = w.comments_on(src);
             assert_eq!(comments.len(), 1, "{comments:#?}");
-            assert!(comments[0].contains(&w.url(bug.number)) && comments[0].contains(&w.url(rca.number)));
+            assert!(
+                comments[0].contains(&w.url(bug.number))
+                    && comments[0].contains(&w.url(rca.number))
+            );
         }
         None => assert!(!bug_body.contains("Declared in ["), "{bug_body}"),
     }
@@ -231,7 +263,12 @@ fn assert_declared(w: &World, title: &str, component: Option<&str>, source: Opti
 #[tokio::test]
 async fn form_issue_declares_one_bug_and_one_rca_however_often_it_arrives() {
     let w = world().await;
-    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", FORM_BODY, &["incident"]);
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-open", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
@@ -265,7 +302,9 @@ async fn labelling_an_issue_later_declares_it() {
 #[tokio::test]
 async fn command_declares_one_bug_and_one_rca_however_often_it_arrives() {
     let w = world().await;
-    let n = w.fake.add_issue("acme", "evals", "Evaluations are slow", "", &[]);
+    let n = w
+        .fake
+        .add_issue("acme", "evals", "Evaluations are slow", "", &[]);
     let p = w.comment_payload(
         n,
         5001,
@@ -278,8 +317,24 @@ async fn command_declares_one_bug_and_one_rca_however_often_it_arrives() {
     w.deliver("issue_comment", "c-1", &p).await;
     w.deliver("issue_comment", "c-1-redelivered", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
-    let incident = w.svc.store.incident_for_issue(&"acme/evals".parse().unwrap(), responder::types::IssueNumber(n)).await.unwrap().unwrap();
-    assert_eq!((incident.severity.as_str(), incident.declared_by.as_str(), incident.declared_via.as_str()), ("SEV2", "alice", "command"));
+    let incident = w
+        .svc
+        .store
+        .incident_for_issue(
+            &"acme/evals".parse().unwrap(),
+            responder::types::IssueNumber(n),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            incident.severity.as_str(),
+            incident.declared_by.as_str(),
+            incident.declared_via.as_str()
+        ),
+        ("SEV2", "alice", "command")
+    );
 }
 
 #[tokio::test]
@@ -313,7 +368,8 @@ async fn api_declares_once_per_dedup_key() {
 #[tokio::test]
 async fn concurrent_posts_of_one_dedup_key_open_one_incident() {
     let w = world().await;
-    let body = json!({"repo": "acme/evals", "title": "Queue stuck", "severity": "SEV2", "dedup_key": "k"});
+    let body =
+        json!({"repo": "acme/evals", "title": "Queue stuck", "severity": "SEV2", "dedup_key": "k"});
     let (a, b) = tokio::join!(w.api(&body), w.api(&body));
     let mut statuses = [a.0, b.0];
     statuses.sort();
@@ -327,8 +383,14 @@ async fn concurrent_posts_of_one_dedup_key_open_one_incident() {
 async fn rca_creation_failing_with_502_is_retried_to_exactly_one_of_each() {
     let w = world().await;
     // The bug is the first POST …/issues; the RCA the second.
-    w.fake.fault_after("POST", "/repos/acme/evals/issues", 1, Fault::Status(502), 1);
-    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", FORM_BODY, &["incident"]);
+    w.fake
+        .fault_after("POST", "/repos/acme/evals/issues", 1, Fault::Status(502), 1);
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
@@ -340,9 +402,25 @@ async fn rca_creation_failing_with_502_is_retried_to_exactly_one_of_each() {
 async fn a_502_after_github_created_the_issue_does_not_duplicate_it() {
     let w = world().await;
     // GitHub creates the RCA but answers 502; then the comment fails once too.
-    w.fake.fault_after("POST", "/repos/acme/evals/issues", 1, Fault::AfterProcessing(502), 1);
-    w.fake.fault("POST", "/repos/acme/evals/issues/*/comments", Fault::AfterProcessing(502), 1);
-    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", FORM_BODY, &["incident"]);
+    w.fake.fault_after(
+        "POST",
+        "/repos/acme/evals/issues",
+        1,
+        Fault::AfterProcessing(502),
+        1,
+    );
+    w.fake.fault(
+        "POST",
+        "/repos/acme/evals/issues/*/comments",
+        Fault::AfterProcessing(502),
+        1,
+    );
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
@@ -351,12 +429,21 @@ async fn a_502_after_github_created_the_issue_does_not_duplicate_it() {
 #[tokio::test]
 async fn an_api_call_cut_short_by_github_continues_with_the_same_dedup_key() {
     let w = world().await;
-    w.fake.fault_after("POST", "/repos/acme/evals/issues", 1, Fault::AfterProcessing(502), 1);
+    w.fake.fault_after(
+        "POST",
+        "/repos/acme/evals/issues",
+        1,
+        Fault::AfterProcessing(502),
+        1,
+    );
     let body = json!({"repo": "acme/evals", "title": "LLM rate limited", "severity": "SEV2",
         "component": "llm-api", "dedup_key": "page-1"});
     let (status, err) = w.api(&body).await;
     assert_eq!(status, 502, "{err}");
-    assert!(err["message"].as_str().unwrap().contains("same dedup_key"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("same dedup_key"),
+        "{err}"
+    );
     let (status, done) = w.api(&body).await;
     assert_eq!(status, 200, "{done}");
     assert_declared(&w, "LLM rate limited", Some("llm-api"), None);
@@ -369,7 +456,12 @@ async fn a_form_without_severity_gets_one_comment_and_no_issues() {
         "SEV2 — Major: a major feature is down or degraded for many users",
         "_No response_",
     );
-    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", &body, &["incident"]);
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        &body,
+        &["incident"],
+    );
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     let mut labeled = p.clone();
@@ -386,25 +478,58 @@ async fn a_form_without_severity_gets_one_comment_and_no_issues() {
 #[tokio::test]
 async fn a_read_only_commenter_is_refused_and_bots_are_ignored() {
     let w = world().await;
-    let n = w.fake.add_issue("acme", "evals", "Evaluations are slow", "", &[]);
+    let n = w
+        .fake
+        .add_issue("acme", "evals", "Evaluations are slow", "", &[]);
     let cmd = "/incident declare SEV2 LLM rate limited";
-    w.deliver("issue_comment", "c-1", &w.comment_payload(n, 1, "rita", "User", cmd)).await;
-    w.deliver("issue_comment", "c-1b", &w.comment_payload(n, 1, "rita", "User", cmd)).await;
+    w.deliver(
+        "issue_comment",
+        "c-1",
+        &w.comment_payload(n, 1, "rita", "User", cmd),
+    )
+    .await;
+    w.deliver(
+        "issue_comment",
+        "c-1b",
+        &w.comment_payload(n, 1, "rita", "User", cmd),
+    )
+    .await;
     let comments = w.comments_on(n);
     assert_eq!(comments.len(), 1, "{comments:#?}");
-    assert!(comments[0].contains("need write permission") && comments[0].contains("has read"), "{}", comments[0]);
-    w.deliver("issue_comment", "c-2", &w.comment_payload(n, 2, "deploy-bot", "Bot", cmd)).await;
-    w.deliver("issue_comment", "c-3", &w.comment_payload(n, 3, "responder-test[bot]", "User", cmd)).await;
+    assert!(
+        comments[0].contains("need write permission") && comments[0].contains("has read"),
+        "{}",
+        comments[0]
+    );
+    w.deliver(
+        "issue_comment",
+        "c-2",
+        &w.comment_payload(n, 2, "deploy-bot", "Bot", cmd),
+    )
+    .await;
+    w.deliver(
+        "issue_comment",
+        "c-3",
+        &w.comment_payload(n, 3, "responder-test[bot]", "User", cmd),
+    )
+    .await;
     assert_eq!(w.comments_on(n).len(), 1);
     assert!(w.fake.issues("acme", "evals").len() == 1, "nothing created");
-    let perms = w.fake.requests().iter().filter(|r| r.path.contains("/permission")).count();
+    let perms = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/permission"))
+        .count();
     assert_eq!(perms, 2, "bots are not even looked up");
 }
 
 #[tokio::test]
 async fn help_is_answered_once() {
     let w = world().await;
-    let n = w.fake.add_issue("acme", "evals", "Evaluations are slow", "", &[]);
+    let n = w
+        .fake
+        .add_issue("acme", "evals", "Evaluations are slow", "", &[]);
     let p = w.comment_payload(n, 9, "alice", "User", "Hi!\n/incident help");
     w.deliver("issue_comment", "c-1", &p).await;
     w.deliver("issue_comment", "c-2", &p).await;
@@ -428,7 +553,11 @@ async fn hostile_summary_neither_pings_nor_forges_and_huge_text_fits() {
         for ping in ["@acme/sre-team", "@bob", "@acme/oncall"] {
             assert!(!b.contains(ping), "{ping} pings");
         }
-        assert_eq!(b.matches("<!-- responder:").count(), 1, "one marker, ours, first");
+        assert_eq!(
+            b.matches("<!-- responder:").count(),
+            1,
+            "one marker, ours, first"
+        );
         assert!(!i.title.contains("@acme/oncall"));
     }
 }
@@ -437,7 +566,10 @@ async fn hostile_summary_neither_pings_nor_forges_and_huge_text_fits() {
 async fn six_spellings_of_a_severity_are_one_severity() {
     let w = world().await;
     let mut ids = Vec::new();
-    for (i, s) in ["SEV2", "sev2", "SEV-2", "Sev 2", "P2", "major"].iter().enumerate() {
+    for (i, s) in ["SEV2", "sev2", "SEV-2", "Sev 2", "P2", "major"]
+        .iter()
+        .enumerate()
+    {
         let body = json!({"repo": "acme/evals", "title": format!("t{i}"), "severity": s, "dedup_key": format!("k{i}")});
         let (status, resp) = w.api(&body).await;
         assert_eq!(status, 201, "{s}: {resp}");
@@ -445,40 +577,78 @@ async fn six_spellings_of_a_severity_are_one_severity() {
         ids.push(resp["id"].clone());
     }
     assert_eq!(w.app_issues("bug").len(), 6);
-    assert!(w.app_issues("bug").iter().all(|i| i.labels.contains(&"sev2".to_string())));
-    let sev_labels: Vec<_> = w.fake.labels("acme", "evals").into_iter().filter(|l| l.name.starts_with("sev")).collect();
+    assert!(
+        w.app_issues("bug")
+            .iter()
+            .all(|i| i.labels.contains(&"sev2".to_string()))
+    );
+    let sev_labels: Vec<_> = w
+        .fake
+        .labels("acme", "evals")
+        .into_iter()
+        .filter(|l| l.name.starts_with("sev"))
+        .collect();
     assert_eq!(sev_labels.len(), 1, "{sev_labels:?}");
-    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), 6);
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        6
+    );
 }
 
 #[tokio::test]
 async fn api_errors_name_their_cause() {
     let w = world().await;
-    let (status, e) = w.api(&json!({"repo": "acme/evals", "title": "t", "severity": "SEV9"})).await;
+    let (status, e) = w
+        .api(&json!({"repo": "acme/evals", "title": "t", "severity": "SEV9"}))
+        .await;
     assert_eq!(status, 422);
     assert!(e["message"].as_str().unwrap().contains("SEV-1"), "{e}");
-    let (status, e) = w.api(&json!({"repo": "acme/evals", "title": "t", "severity": "SEV2", "component": "kafka"})).await;
+    let (status, e) = w
+        .api(&json!({"repo": "acme/evals", "title": "t", "severity": "SEV2", "component": "kafka"}))
+        .await;
     assert_eq!(status, 422);
     assert!(e["message"].as_str().unwrap().contains("sandbox"), "{e}");
-    let (status, e) = w.api(&json!({"repo": "acme/evals", "title": "t", "sevirity": "SEV2"})).await;
+    let (status, e) = w
+        .api(&json!({"repo": "acme/evals", "title": "t", "sevirity": "SEV2"}))
+        .await;
     assert_eq!(status, 400, "{e}");
-    let (status, _) = w.api_as(&json!({"repo": "acme/evals", "title": "t", "severity": "SEV2"}), "diff:read").await;
+    let (status, _) = w
+        .api_as(
+            &json!({"repo": "acme/evals", "title": "t", "severity": "SEV2"}),
+            "diff:read",
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = w.api(&json!({"repo": "other/repo", "title": "t", "severity": "SEV2"})).await;
+    let (status, _) = w
+        .api(&json!({"repo": "other/repo", "title": "t", "severity": "SEV2"}))
+        .await;
     assert_eq!(status, 403);
     assert!(w.fake.issues("acme", "evals").is_empty());
 }
 
 #[tokio::test]
 async fn a_broken_repo_config_is_one_comment_and_nothing_else() {
-    let w = world_with(&[(".github/responder.toml", "min_permission = \"write\"\n[labels]\nincidnet = \"x\"\n")]).await;
-    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", FORM_BODY, &["incident"]);
+    let w = world_with(&[(
+        ".github/responder.toml",
+        "min_permission = \"write\"\n[labels]\nincidnet = \"x\"\n",
+    )])
+    .await;
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     w.deliver("issues", "d-2", &p).await;
     let comments = w.comments_on(n);
     assert_eq!(comments.len(), 1, "{comments:#?}");
-    assert!(comments[0].contains("line 3") && comments[0].contains("incidnet"), "{}", comments[0]);
+    assert!(
+        comments[0].contains("line 3") && comments[0].contains("incidnet"),
+        "{}",
+        comments[0]
+    );
     assert!(w.app_issues("bug").is_empty());
     let d = w.svc.store.delivery("d-1").await.unwrap().unwrap();
     assert_eq!(d.attempts, 1, "a user error is not retried");
@@ -491,10 +661,23 @@ async fn repo_config_renames_labels_and_adds_aliases() {
         "[labels]\nincident = \"Outage\"\n[severity_aliases]\nbad = \"SEV2\"\n",
     )])
     .await;
-    let n = w.fake.add_issue("acme", "evals", "Evaluations are slow", "", &[]);
-    let p = w.comment_payload(n, 77, "alice", "User", "/incident declare bad LLM rate limited");
+    let n = w
+        .fake
+        .add_issue("acme", "evals", "Evaluations are slow", "", &[]);
+    let p = w.comment_payload(
+        n,
+        77,
+        "alice",
+        "User",
+        "/incident declare bad LLM rate limited",
+    );
     w.deliver("issue_comment", "c-1", &p).await;
-    let bugs: Vec<_> = w.fake.issues("acme", "evals").into_iter().filter(|i| i.title == "[SEV2] LLM rate limited").collect();
+    let bugs: Vec<_> = w
+        .fake
+        .issues("acme", "evals")
+        .into_iter()
+        .filter(|i| i.title == "[SEV2] LLM rate limited")
+        .collect();
     assert_eq!(bugs.len(), 1);
     assert_eq!(labels(&bugs[0]), sorted(&["outage", "sev2", "bug"]));
 }
@@ -502,20 +685,37 @@ async fn repo_config_renames_labels_and_adds_aliases() {
 #[tokio::test]
 async fn severity_and_resolve_commands_relabel_and_record_who_and_when() {
     let w = world().await;
-    let n = w.fake.add_issue("acme", "evals", "Evaluations are slow", "", &[]);
-    let declare = w.comment_payload(n, 1, "alice", "User", "/incident declare SEV3 Queue stuck component=job-queue");
+    let n = w
+        .fake
+        .add_issue("acme", "evals", "Evaluations are slow", "", &[]);
+    let declare = w.comment_payload(
+        n,
+        1,
+        "alice",
+        "User",
+        "/incident declare SEV3 Queue stuck component=job-queue",
+    );
     w.deliver("issue_comment", "c-1", &declare).await;
     let rca = w.one("rca");
     assert!(rca.title.starts_with("[SEV3]"));
 
     // On the RCA issue, twice (redelivery): relabelled once, answered once.
-    let sev = w.comment_payload(rca.number, 2, "alice", "User", "/incident severity critical");
+    let sev = w.comment_payload(
+        rca.number,
+        2,
+        "alice",
+        "User",
+        "/incident severity critical",
+    );
     w.deliver("issue_comment", "c-2", &sev).await;
     w.deliver("issue_comment", "c-2b", &sev).await;
     let (bug, rca) = (w.one("bug"), w.one("rca"));
     assert_eq!(bug.title, "[SEV1] Queue stuck");
     assert_eq!(rca.title, "[SEV1] RCA: Queue stuck");
-    assert_eq!(labels(&bug), sorted(&["incident", "sev1", "bug", "job-queue"]));
+    assert_eq!(
+        labels(&bug),
+        sorted(&["incident", "sev1", "bug", "job-queue"])
+    );
     assert_eq!(labels(&rca), sorted(&["incident", "rca", "sev1"]));
     assert_eq!(w.comments_on(rca.number).len(), 1);
 
@@ -524,15 +724,38 @@ async fn severity_and_resolve_commands_relabel_and_record_who_and_when() {
     w.deliver("issue_comment", "c-3b", &resolve).await;
     let on_rca = w.comments_on(rca.number);
     assert_eq!(on_rca.len(), 2, "{on_rca:#?}");
-    assert!(on_rca[1].contains("Time to resolve") && on_rca[1].contains("rolled back"), "{}", on_rca[1]);
+    assert!(
+        on_rca[1].contains("Time to resolve") && on_rca[1].contains("rolled back"),
+        "{}",
+        on_rca[1]
+    );
 
     let repo = "acme/evals".parse().unwrap();
-    let inc = w.svc.store.incident_for_issue(&repo, responder::types::IssueNumber(n)).await.unwrap().unwrap();
-    assert_eq!((inc.severity.as_str(), inc.status.as_str()), ("SEV1", "resolved"));
+    let inc = w
+        .svc
+        .store
+        .incident_for_issue(&repo, responder::types::IssueNumber(n))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (inc.severity.as_str(), inc.status.as_str()),
+        ("SEV1", "resolved")
+    );
     assert!(inc.resolved_at.is_some());
     let events = w.svc.store.incident_events(inc.id).await.unwrap();
-    let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.actor.as_str())).collect();
-    assert_eq!(kinds, [("declared", "alice"), ("severity", "alice"), ("resolved", "alice")]);
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("declared", "alice"),
+            ("severity", "alice"),
+            ("resolved", "alice")
+        ]
+    );
     assert_eq!(events[1].from_severity.as_deref(), Some("SEV3"));
     assert_eq!(events[1].to_severity.as_deref(), Some("SEV1"));
 

@@ -52,7 +52,9 @@ impl IncidentService {
         )?;
         let config = match config {
             None => RepoConfig::default(),
-            Some(f) => RepoConfig::parse(&f.text).map_err(|e| IncidentError::User(e.to_string()))?,
+            Some(f) => {
+                RepoConfig::parse(&f.text).map_err(|e| IncidentError::User(e.to_string()))?
+            }
         };
         let runbook = match runbook {
             None => self.default_runbook.clone(),

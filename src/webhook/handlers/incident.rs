@@ -159,7 +159,10 @@ impl Handler for IncidentIssueHandler {
         let number = IssueNumber(p.issue.number);
         let key = issue_key(&repo, number);
         let store = self.incidents.store();
-        if let Some(inc) = store.incident_by_key(&key).await.map_err(|e| fail(e.into()))?
+        if let Some(inc) = store
+            .incident_by_key(&key)
+            .await
+            .map_err(|e| fail(e.into()))?
             && inc.comment_posted
             && inc.bug_linked
         {
@@ -224,7 +227,10 @@ impl Handler for IncidentCommandHandler {
         }
         let text = p.comment.body.as_deref().unwrap_or("");
         // Without a command line there is nothing to do (aliases only matter later).
-        if !matches!(parse_command(text, &SeverityAliases::default()), Ok(Some(_)) | Err(_)) {
+        if !matches!(
+            parse_command(text, &SeverityAliases::default()),
+            Ok(Some(_)) | Err(_)
+        ) {
             return Ok(());
         }
         let repo = repo_of(event)?;
