@@ -34,6 +34,14 @@ async fn world() -> World {
 
 /// `files` are committed on the default branch (config, runbook, templates).
 async fn world_with(files: &[(&str, &str)]) -> World {
+    world_cfg(files, |_| {}).await
+}
+
+/// `configure` may change the worker before it runs.
+async fn world_cfg(
+    files: &[(&str, &str)],
+    configure: impl FnOnce(&mut responder::Service),
+) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let mut b = RepoBuilder::new(&tmp.path().join("evals"));
     let mut changes: Vec<(&str, Option<&[u8]>)> = vec![("README.md", Some(b"evals\n"))];
@@ -48,17 +56,26 @@ async fn world_with(files: &[(&str, &str)]) -> World {
     fake.add_repo("acme", "evals", bare, opts);
     fake.set_permission("acme", "evals", "alice", "write");
     fake.set_permission("acme", "evals", "rita", "read");
-    let args = fake_args(&tmp.path().join("data"), &fake, AGENT_SECRET);
-    let options = ServiceOptions {
-        retry_policy: fast_policy(),
-        ..ServiceOptions::default()
-    };
-    let svc = TestService::start_with_options(args, options, |_| {}).await;
+    let svc = start(tmp.path(), &fake, configure).await;
     World {
         fake,
         svc,
         _tmp: tmp,
     }
+}
+
+/// A service on `dir/data` pointed at `fake`.
+async fn start(
+    dir: &std::path::Path,
+    fake: &FakeGitHub,
+    configure: impl FnOnce(&mut responder::Service),
+) -> TestService {
+    let args = fake_args(&dir.join("data"), fake, AGENT_SECRET);
+    let options = ServiceOptions {
+        retry_policy: fast_policy(),
+        ..ServiceOptions::default()
+    };
+    TestService::start_with_options(args, options, configure).await
 }
 
 const FORM_BODY: &str = "### Severity\n\nSEV2 — Major: a major feature is down or degraded for many users\n\n### Component\n\nllm-api — LLM API upstream\n\n### Summary\n\nAgents get 429 from the LLM API since 14:00.\n\n### Impact\n\nAll evaluations stall.\n\n### Started at\n\n2026-01-05 14:00 UTC\n\n### Links\n\n_No response_\n";
@@ -764,4 +781,26 @@ async fn severity_and_resolve_commands_relabel_and_record_who_and_when() {
     let inc = w.svc.store.incident(inc.id).await.unwrap().unwrap();
     assert_eq!(inc.status, "open");
     assert!(inc.resolved_at.is_none());
+}
+
+#[tokio::test]
+async fn a_process_that_died_after_creating_the_bug_is_continued_after_restart() {
+    // One attempt only: the delivery dies when GitHub's answer to the bug creation
+    // is lost, as if the process had been killed before recording it.
+    let w = world_cfg(&[], |s| s.worker_config.max_attempts = 1).await;
+    w.fake.fault("POST", "/repos/acme/evals/issues", Fault::AfterProcessing(502), 1);
+    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", FORM_BODY, &["incident"]);
+    let n = p["issue"]["number"].as_u64().unwrap();
+    w.deliver("issues", "d-1", &p).await;
+    assert_eq!(w.app_issues("bug").len(), 1, "GitHub has the bug");
+    assert!(w.app_issues("rca").is_empty());
+    let dead = w.svc.store.delivery("d-1").await.unwrap().unwrap();
+    assert_eq!(dead.status, responder::store::DeliveryStatus::Dead);
+
+    let World { fake, svc, _tmp } = w;
+    svc.stop().await;
+    let svc = start(_tmp.path(), &fake, |_| {}).await;
+    let w = World { fake, svc, _tmp };
+    w.deliver("issues", "d-1-redelivered", &p).await;
+    assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
 }
