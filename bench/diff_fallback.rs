@@ -83,7 +83,16 @@ fn generate(root: &Path) {
     git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
     let origin = root.join("origin.git");
     let origin = origin.to_str().unwrap();
-    git(&work, &["push", "-q", origin, "main:refs/heads/main", "pr:refs/pull/1/head"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            origin,
+            "main:refs/heads/main",
+            "pr:refs/pull/1/head",
+        ],
+    );
     git(&root.join("origin.git"), &["repack", "-a", "-d", "-q"]);
 }
 
@@ -103,14 +112,24 @@ fn status_kib(field: &str) -> u64 {
 }
 
 fn main() {
-    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
     let tmp = tempfile::tempdir().unwrap();
     let started = Instant::now();
     generate(tmp.path());
     eprintln!("generated fixture in {:.1?}", started.elapsed());
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let server = rt.block_on(git_http::GitHttpServer::start(tmp.path().to_path_buf(), None));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(git_http::GitHttpServer::start(
+        tmp.path().to_path_buf(),
+        None,
+    ));
     let url = format!("{}/origin.git", server.base_url);
     let repo: RepoName = "bench/big".parse().unwrap();
     let refspecs = pr_refspecs(PrNumber(1), "main").unwrap();
@@ -154,8 +173,15 @@ fn main() {
         args.extend(refspecs.iter().map(String::as_str));
         git(&dir, &args);
         let t_fetch = t0.elapsed();
-        let mb = String::from_utf8(git(&dir, &["merge-base", "refs/heads/main", "refs/pull/1/head"])).unwrap();
-        cli_output = git(&dir, &["diff", "--no-color", "-M", mb.trim(), "refs/pull/1/head"]);
+        let mb = String::from_utf8(git(
+            &dir,
+            &["merge-base", "refs/heads/main", "refs/pull/1/head"],
+        ))
+        .unwrap();
+        cli_output = git(
+            &dir,
+            &["diff", "--no-color", "-M", mb.trim(), "refs/pull/1/head"],
+        );
         let total = t0.elapsed();
         cli_times.push(total);
         cli_fetch_times.push(t_fetch);
@@ -165,7 +191,9 @@ fn main() {
 
     let engine = median(engine_times);
     let cli = median(cli_times);
-    println!("diff_fallback: PR of {files} changed files, {runs} runs each, server: git http-backend over HTTP");
+    println!(
+        "diff_fallback: PR of {files} changed files, {runs} runs each, server: git http-backend over HTTP"
+    );
     println!(
         "  engine (libgit2 fetch + diff): median {:.3} s (fetch {:.3} s)",
         engine.as_secs_f64(),
@@ -176,7 +204,10 @@ fn main() {
         cli.as_secs_f64(),
         median(cli_fetch_times).as_secs_f64()
     );
-    println!("  ratio engine / CLI: {:.2}x (goal <= 1.5x)", engine.as_secs_f64() / cli.as_secs_f64());
+    println!(
+        "  ratio engine / CLI: {:.2}x (goal <= 1.5x)",
+        engine.as_secs_f64() / cli.as_secs_f64()
+    );
     println!(
         "  peak RSS during engine runs: {:.1} MiB (RSS before: {:.1} MiB; goal < 200 MiB)",
         peak_kib as f64 / 1024.0,

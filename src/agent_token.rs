@@ -9,7 +9,7 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{valid_owner, RepoName, Secret};
+use crate::types::{RepoName, Secret, valid_owner};
 
 pub const SCOPES: [&str; 2] = ["diff:read", "incidents:write"];
 
@@ -37,7 +37,10 @@ impl Grant {
     pub fn parse(s: &str) -> Result<Self, String> {
         match s.split_once('/') {
             Some((owner, "*")) if valid_owner(owner) => Ok(Self::Owner(owner.to_ascii_lowercase())),
-            _ => s.parse::<RepoName>().map(Self::Repo).map_err(|e| e.to_string()),
+            _ => s
+                .parse::<RepoName>()
+                .map(Self::Repo)
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -80,7 +83,10 @@ impl Agent {
         if self.scopes.iter().any(|s| s == scope) && self.grants.iter().any(|g| g.allows(repo)) {
             Ok(())
         } else {
-            Err(TokenError::NotAllowed { repo: repo.to_string(), scope: scope.to_string() })
+            Err(TokenError::NotAllowed {
+                repo: repo.to_string(),
+                scope: scope.to_string(),
+            })
         }
     }
 }
@@ -90,13 +96,22 @@ pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Agent, TokenErro
     validation.set_required_spec_claims(&["exp"]);
     validation.leeway = 0;
     validation.validate_exp = false; // checked below against the injected `now`
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.expose().as_bytes()), &validation)
-        .map_err(|_| TokenError::Invalid)?;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.expose().as_bytes()),
+        &validation,
+    )
+    .map_err(|_| TokenError::Invalid)?;
     let c = data.claims;
     if c.exp <= now {
         return Err(TokenError::Invalid);
     }
-    let grants = c.repos.iter().map(|r| Grant::parse(r)).collect::<Result<Vec<_>, _>>().map_err(|_| TokenError::Invalid)?;
+    let grants = c
+        .repos
+        .iter()
+        .map(|r| Grant::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| TokenError::Invalid)?;
     Ok(Agent {
         sub: c.sub.unwrap_or_else(|| "unnamed".into()),
         grants,
@@ -105,14 +120,27 @@ pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Agent, TokenErro
 }
 
 /// Mints a token; `repos` and `scopes` are validated first.
-pub fn mint(secret: &Secret, repos: &[String], scopes: &[String], ttl_secs: i64, sub: Option<&str>, now: i64) -> Result<String, String> {
+pub fn mint(
+    secret: &Secret,
+    repos: &[String],
+    scopes: &[String],
+    ttl_secs: i64,
+    sub: Option<&str>,
+    now: i64,
+) -> Result<String, String> {
     if repos.is_empty() {
         return Err("at least one --repo OWNER/REPO (or OWNER/*) is required".into());
     }
-    let grants = repos.iter().map(|r| Grant::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let grants = repos
+        .iter()
+        .map(|r| Grant::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
     for s in scopes {
         if !SCOPES.contains(&s.as_str()) {
-            return Err(format!("unknown scope {s:?}; scopes are {}", SCOPES.join(", ")));
+            return Err(format!(
+                "unknown scope {s:?}; scopes are {}",
+                SCOPES.join(", ")
+            ));
         }
     }
     if ttl_secs <= 0 {
@@ -125,15 +153,21 @@ pub fn mint(secret: &Secret, repos: &[String], scopes: &[String], ttl_secs: i64,
         repos: grants.iter().map(Grant::to_string).collect(),
         scope: scopes.join(" "),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.expose().as_bytes()))
-        .map_err(|e| format!("signing failed: {e}"))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.expose().as_bytes()),
+    )
+    .map_err(|e| format!("signing failed: {e}"))
 }
 
 /// `30s`, `15m`, `1h`, `7d` → seconds.
 pub fn parse_ttl(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 7d"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 7d"))?;
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -154,23 +188,73 @@ mod tests {
 
     #[test]
     fn grants_match_case_insensitively_and_by_owner() {
-        let t = mint(&secret(), &["Acme/Widgets".into(), "Other/*".into()], &["diff:read".into()], 60, Some("agent-7"), 1000).unwrap();
+        let t = mint(
+            &secret(),
+            &["Acme/Widgets".into(), "Other/*".into()],
+            &["diff:read".into()],
+            60,
+            Some("agent-7"),
+            1000,
+        )
+        .unwrap();
         let a = verify(&secret(), &t, 1001).unwrap();
         assert_eq!(a.sub, "agent-7");
-        assert!(a.authorize(&"acme/widgets".parse().unwrap(), "diff:read").is_ok());
-        assert!(a.authorize(&"ACME/WIDGETS".parse().unwrap(), "diff:read").is_ok());
-        assert!(a.authorize(&"other/anything".parse().unwrap(), "diff:read").is_ok());
-        assert!(a.authorize(&"acme/gadgets".parse().unwrap(), "diff:read").is_err());
-        assert!(a.authorize(&"acme/widgets".parse().unwrap(), "incidents:write").is_err());
+        assert!(
+            a.authorize(&"acme/widgets".parse().unwrap(), "diff:read")
+                .is_ok()
+        );
+        assert!(
+            a.authorize(&"ACME/WIDGETS".parse().unwrap(), "diff:read")
+                .is_ok()
+        );
+        assert!(
+            a.authorize(&"other/anything".parse().unwrap(), "diff:read")
+                .is_ok()
+        );
+        assert!(
+            a.authorize(&"acme/gadgets".parse().unwrap(), "diff:read")
+                .is_err()
+        );
+        assert!(
+            a.authorize(&"acme/widgets".parse().unwrap(), "incidents:write")
+                .is_err()
+        );
     }
 
     #[test]
     fn expired_wrongly_signed_and_garbage_tokens_are_invalid() {
-        let t = mint(&secret(), &["a/b".into()], &["diff:read".into()], 60, None, 1000).unwrap();
-        assert_eq!(verify(&secret(), &t, 1060).unwrap_err(), TokenError::Invalid);
-        assert_eq!(verify(&Secret::new("another-secret-another-secret-xx"), &t, 1001).unwrap_err(), TokenError::Invalid);
-        assert_eq!(verify(&secret(), "not.a.jwt", 1001).unwrap_err(), TokenError::Invalid);
-        assert!(mint(&secret(), &["a/..".into()], &["diff:read".into()], 60, None, 0).is_err());
+        let t = mint(
+            &secret(),
+            &["a/b".into()],
+            &["diff:read".into()],
+            60,
+            None,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(
+            verify(&secret(), &t, 1060).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert_eq!(
+            verify(&Secret::new("another-secret-another-secret-xx"), &t, 1001).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert_eq!(
+            verify(&secret(), "not.a.jwt", 1001).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert!(
+            mint(
+                &secret(),
+                &["a/..".into()],
+                &["diff:read".into()],
+                60,
+                None,
+                0
+            )
+            .is_err()
+        );
         assert!(mint(&secret(), &["a/b".into()], &["admin".into()], 60, None, 0).is_err());
     }
 

@@ -1,11 +1,11 @@
 //! Agent authentication for the `/v1` routes: Bearer token → `Agent`, or 401/503.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 
-use super::error::ApiError;
 use super::AppState;
+use super::error::ApiError;
 use crate::agent_token::{self, Agent, TokenError};
 use crate::types::RepoName;
 
@@ -26,10 +26,15 @@ impl FromRequestParts<AppState> for AgentAuth {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         let Some(token) = token else {
-            return Err(unauthorized("missing Authorization: Bearer <token>; mint one with `responder token`"));
+            return Err(unauthorized(
+                "missing Authorization: Bearer <token>; mint one with `responder token`",
+            ));
         };
         let agent = agent_token::verify(secret, token, chrono::Utc::now().timestamp())
             .map_err(|e| unauthorized(&e.to_string()))?;
@@ -46,7 +51,9 @@ impl AgentAuth {
     /// 403 unless the token grants `scope` on `repo`; says nothing of the repo's existence.
     pub fn require(&self, repo: &RepoName, scope: &str) -> Result<(), ApiError> {
         self.0.authorize(repo, scope).map_err(|e| match e {
-            TokenError::NotAllowed { .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            TokenError::NotAllowed { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
+            }
             TokenError::Invalid => unauthorized(&e.to_string()),
         })
     }

@@ -788,8 +788,18 @@ async fn a_process_that_died_after_creating_the_bug_is_continued_after_restart()
     // One attempt only: the delivery dies when GitHub's answer to the bug creation
     // is lost, as if the process had been killed before recording it.
     let w = world_cfg(&[], |s| s.worker_config.max_attempts = 1).await;
-    w.fake.fault("POST", "/repos/acme/evals/issues", Fault::AfterProcessing(502), 1);
-    let p = w.issue_payload("opened", "[Incident]: LLM rate limited", FORM_BODY, &["incident"]);
+    w.fake.fault(
+        "POST",
+        "/repos/acme/evals/issues",
+        Fault::AfterProcessing(502),
+        1,
+    );
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     assert_eq!(w.app_issues("bug").len(), 1, "GitHub has the bug");
@@ -803,4 +813,64 @@ async fn a_process_that_died_after_creating_the_bug_is_continued_after_restart()
     let w = World { fake, svc, _tmp };
     w.deliver("issues", "d-1-redelivered", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
+}
+
+#[tokio::test]
+async fn target_repo_puts_the_issues_in_a_central_repository() {
+    let w = world_with(&[(
+        ".github/responder.toml",
+        "target_repo = \"Acme/Incidents\"\n",
+    )])
+    .await;
+    let central = tempfile::tempdir().unwrap();
+    let mut b = RepoBuilder::new(central.path());
+    b.commit_on("main", &[("README.md", Some(&b"incidents\n"[..]))], "init");
+    let opts = RepoOpts {
+        installation: Some(INSTALLATION),
+        public: false,
+    };
+    w.fake.add_repo("acme", "incidents", b.finish(), opts);
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
+    let n = p["issue"]["number"].as_u64().unwrap();
+    w.deliver("issues", "d-1", &p).await;
+    let there = w.fake.issues("acme", "incidents");
+    assert_eq!(there.len(), 2, "{there:#?}");
+    assert_eq!(there[0].title, "[SEV2] LLM rate limited");
+    assert_eq!(there[1].title, "[SEV2] RCA: LLM rate limited");
+    assert!(
+        there[0]
+            .body
+            .as_deref()
+            .unwrap()
+            .contains(&format!("[#{n}]({})", w.url(n)))
+    );
+    assert_eq!(
+        w.fake.issues("acme", "evals").len(),
+        1,
+        "only the declaring issue here"
+    );
+    let comments = w.comments_on(n);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].contains("/acme/incidents/issues/"),
+        "{}",
+        comments[0]
+    );
+    let colours: Vec<_> = w
+        .fake
+        .labels("acme", "incidents")
+        .into_iter()
+        .filter(|l| l.name == "sev2" || l.name == "incident")
+        .map(|l| l.color)
+        .collect();
+    assert_eq!(colours.len(), 2);
+    assert!(
+        colours.iter().all(|c| c != "ededed"),
+        "labels created with their colours: {colours:?}"
+    );
 }
