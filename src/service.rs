@@ -80,7 +80,10 @@ impl Service {
         let work_ready = Arc::new(Notify::new());
         let inbox = Inbox::start(store.clone(), work_ready.clone());
         let mut registry = Registry::new();
-        handlers::register(&mut registry, &store, &github, &incidents);
+        handlers::register(&mut registry, &store, &github);
+        if settings.app.is_some() {
+            handlers::register_incidents(&mut registry, &incidents);
+        }
         let state = AppState {
             settings: Arc::new(settings),
             github,

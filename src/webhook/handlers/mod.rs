@@ -14,18 +14,19 @@ use crate::incident::service::IncidentService;
 use crate::store::Store;
 
 /// The handlers every Responder runs.
-pub fn register(
-    registry: &mut Registry,
-    store: &Store,
-    github: &Arc<dyn GitHub>,
-    incidents: &Arc<IncidentService>,
-) {
+pub fn register(registry: &mut Registry, store: &Store, github: &Arc<dyn GitHub>) {
     let installs = Arc::new(InstallationHandler {
         store: store.clone(),
         github: github.clone(),
     });
     registry.on("installation", installs.clone());
     registry.on("installation_repositories", installs);
+}
+
+/// The incident handlers: issue forms and `/incident` commands. They need the App
+/// (they read repository config and write issues), so `Service` registers them only
+/// when it is configured.
+pub fn register_incidents(registry: &mut Registry, incidents: &Arc<IncidentService>) {
     let issues = Arc::new(IncidentIssueHandler {
         incidents: incidents.clone(),
     });
