@@ -90,8 +90,26 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
-    /// Validate settings; exit non-zero listing every problem.
+    /// Validate settings, templates, runbook and issue forms; exit non-zero listing
+    /// every problem.
+    ///
+    /// Renders every template with sample data (and a 70,000-character summary),
+    /// checks the runbook (SEV1–SEV5 present, every component the incident form
+    /// offers exists) and the issue forms. Without `--templates`/`--forms`, uses
+    /// `./templates` and `./.github/ISSUE_TEMPLATE` when present, else the built-in
+    /// defaults.
     Check {
+        /// A repository checkout whose overrides to check before pushing them:
+        /// `.github/responder.toml`, `.github/responder/runbook.toml`,
+        /// `.github/responder/templates/*.tera`, `.github/ISSUE_TEMPLATE/*.yml`.
+        #[arg(long, value_name = "DIR")]
+        repo_config: Option<PathBuf>,
+        /// Directory of the default templates and `runbook.toml`.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// Directory of the issue forms.
+        #[arg(long, value_name = "DIR")]
+        forms: Option<PathBuf>,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -122,7 +140,7 @@ async fn main() -> ExitCode {
         | Command::Deliveries { settings, .. }
         | Command::Diff { settings, .. }
         | Command::Token { settings, .. }
-        | Command::Check { settings } => settings.clone(),
+        | Command::Check { settings, .. } => settings.clone(),
     };
     let settings = match settings_or_exit(&settings_args) {
         Ok(s) => s,
@@ -336,7 +354,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { .. } => {
+        Command::Check {
+            repo_config,
+            templates,
+            forms,
+            ..
+        } => {
             let missing = settings.missing_github();
             if missing.is_empty() {
                 println!("settings: ok");
@@ -346,7 +369,102 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                     missing.join(", ")
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            let builtin = BuiltinContent::write()?;
+            let pick = |given: Option<PathBuf>, local: &str, fallback: PathBuf| {
+                given.unwrap_or_else(|| {
+                    let local = PathBuf::from(local);
+                    if local.is_dir() { local } else { fallback }
+                })
+            };
+            let templates = pick(templates, "templates", builtin.templates());
+            let forms = pick(forms, ".github/ISSUE_TEMPLATE", builtin.forms());
+            let problems =
+                responder::incident::check::check_all(&templates, &forms, repo_config.as_deref());
+            if problems.is_empty() {
+                println!(
+                    "incident content: ok (templates {}, forms {}{})",
+                    templates.display(),
+                    forms.display(),
+                    repo_config
+                        .map(|r| format!(", overrides in {}", r.display()))
+                        .unwrap_or_default()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("responder check: {} problem(s):", problems.len());
+            for p in &problems {
+                eprintln!("  - {p}");
+            }
+            Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// The built-in templates, runbook and issue forms written to a temporary
+/// directory, so `check` validates what the binary ships when run elsewhere.
+struct BuiltinContent(PathBuf);
+
+impl BuiltinContent {
+    fn write() -> anyhow::Result<Self> {
+        let root = std::env::temp_dir().join(format!("responder-check-{}", uuid::Uuid::new_v4()));
+        let me = Self(root);
+        let files: [(&str, &str); 8] = [
+            (
+                "templates/bug.md.tera",
+                include_str!("../templates/bug.md.tera"),
+            ),
+            (
+                "templates/rca.md.tera",
+                include_str!("../templates/rca.md.tera"),
+            ),
+            (
+                "templates/incident_comment.md.tera",
+                include_str!("../templates/incident_comment.md.tera"),
+            ),
+            (
+                "templates/runbook.toml",
+                include_str!("../templates/runbook.toml"),
+            ),
+            (
+                "forms/incident.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/incident.yml"),
+            ),
+            (
+                "forms/rca.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/rca.yml"),
+            ),
+            (
+                "forms/bug_report.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/bug_report.yml"),
+            ),
+            (
+                "forms/config.yml",
+                include_str!("../.github/ISSUE_TEMPLATE/config.yml"),
+            ),
+        ];
+        for (path, text) in files {
+            let full = me.0.join(path);
+            if let Some(dir) = full.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::write(&full, text)
+                .with_context(|| format!("cannot write {}", full.display()))?;
+        }
+        Ok(me)
+    }
+
+    fn templates(&self) -> PathBuf {
+        self.0.join("templates")
+    }
+
+    fn forms(&self) -> PathBuf {
+        self.0.join("forms")
+    }
+}
+
+impl Drop for BuiltinContent {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

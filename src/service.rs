@@ -12,17 +12,36 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy};
 use crate::http::{self, AppState};
+use crate::incident::service::IncidentService;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::telemetry;
 use crate::webhook::{
     Inbox, RedeliveryConfig, RedeliveryJob, Registry, Worker, WorkerConfig, handlers,
 };
+
+/// What `responder serve` takes from the system, replaceable by tests and tools.
+#[derive(Clone)]
+pub struct ServiceOptions {
+    /// How hard the GitHub client tries (tests drop the spacing between writes).
+    pub retry_policy: RetryPolicy,
+    /// Time for tokens, incident timestamps and due dates.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            retry_policy: RetryPolicy::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
 
 pub struct Service {
     pub state: AppState,
@@ -37,6 +56,11 @@ pub struct Service {
 impl Service {
     /// Opens the store (recovering work a crash left in flight) and registers handlers.
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
+        Self::with_options(settings, ServiceOptions::default()).await
+    }
+
+    /// [`Service::new`] with another retry policy or clock.
+    pub async fn with_options(settings: Settings, options: ServiceOptions) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
                 "RESPONDER_DATA_DIR: cannot create {}; point it at a writable directory",
@@ -53,8 +77,13 @@ impl Service {
                 "deliveries were in flight when the last process stopped; handling them again"
             );
         }
-        let github = github_client(&settings)?;
+        let github = github_client_with(&settings, options.clock.clone(), options.retry_policy)?;
         let diffs = diff_service(&settings, github.clone())?;
+        let incidents = Arc::new(IncidentService::new(
+            github.clone(),
+            store.clone(),
+            options.clock.clone(),
+        ));
         let work_ready = Arc::new(Notify::new());
         let inbox = Inbox::start(store.clone(), work_ready.clone());
         let mut registry = Registry::new();
@@ -63,12 +92,16 @@ impl Service {
             .redelivery_interval
             .filter(|_| settings.missing_github().is_empty())
             .map(RedeliveryConfig::every);
+        if settings.app.is_some() {
+            handlers::register_incidents(&mut registry, &incidents);
+        }
         let state = AppState {
             settings: Arc::new(settings),
             github,
             diffs,
             store,
             inbox,
+            incidents,
             metrics: telemetry::metrics(),
         };
         Ok(Self {
@@ -144,17 +177,21 @@ impl Service {
 /// The App's client, or an anonymous one (public repositories only) without App
 /// settings. A key that cannot sign stops startup here, naming its variable.
 pub fn github_client(settings: &Settings) -> anyhow::Result<Arc<dyn GitHub>> {
+    github_client_with(settings, Arc::new(SystemClock), RetryPolicy::default())
+}
+
+/// [`github_client`] with a given clock and retry policy.
+pub fn github_client_with(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+) -> anyhow::Result<Arc<dyn GitHub>> {
     let app = match &settings.app {
         Some(creds) => Some(AppAuth::new(creds, creds.key_variable)?),
         None => None,
     };
-    let client = AppClient::new(
-        &settings.api_url,
-        app,
-        Arc::new(SystemClock),
-        RetryPolicy::default(),
-    )
-    .context("GITHUB_API_URL: cannot build a client for it")?;
+    let client = AppClient::new(&settings.api_url, app, clock, policy)
+        .context("GITHUB_API_URL: cannot build a client for it")?;
     Ok(Arc::new(client))
 }
 

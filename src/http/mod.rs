@@ -4,6 +4,7 @@ mod agent;
 mod diff;
 mod error;
 mod health;
+mod incidents;
 mod webhook;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use error::ApiError;
 
 use crate::diff::DiffService;
 use crate::github::GitHub;
+use crate::incident::service::IncidentService;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::types::Secret;
@@ -36,6 +38,7 @@ pub struct AppState {
     pub diffs: Arc<DiffService>,
     pub store: Store,
     pub inbox: Inbox,
+    pub incidents: Arc<IncidentService>,
     pub metrics: PrometheusHandle,
 }
 
@@ -57,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/diff", get(diff::diff))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .route("/v1/incidents", post(incidents::declare))
+        .route("/v1/incidents/{id}", get(incidents::show))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -1,9 +1,9 @@
 //! Incidents: declarations (form, command, API) → severity, runbook, templates → issues.
 //!
-//! Everything here is pure: it parses strings it is given and renders strings it
-//! returns. GitHub calls, storage and HTTP live with the orchestration, never here.
-//! (`check` and `Renderer::from_dir` read the files they are pointed at; nothing
-//! else touches the filesystem.)
+//! Everything here except `service` is pure: it parses strings it is given and
+//! renders strings it returns. `service` is the orchestration: the one module that
+//! calls GitHub and the store (never HTTP). (`check` and `Renderer::from_dir` read
+//! the files they are pointed at; nothing else touches the filesystem.)
 
 pub mod check;
 pub mod command;
@@ -16,6 +16,7 @@ pub mod render;
 pub mod runbook;
 pub mod sanitize;
 pub mod sections;
+pub mod service;
 pub mod severity;
 pub mod view;
 pub mod yaml;

@@ -4,6 +4,7 @@
 //! (PostgreSQL) can be added without touching them. It must never hold business rules.
 
 mod inbox;
+mod incidents;
 mod installations;
 mod redelivery;
 
@@ -14,6 +15,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
+pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
 pub use redelivery::{JobRun, Redelivery};
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,8 @@ mod diff_git;
 mod diff_mirror;
 mod fake_github;
 mod github_client;
+mod incident_check;
+mod incidents;
 mod redelivery;
 mod webhook_inbox;
 mod webhook_process;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use responder::Service;
+use responder::service::ServiceOptions;
 use responder::settings::{Settings, SettingsArgs};
 use responder::store::Store;
 use responder::types::Secret;
@@ -76,8 +77,19 @@ impl TestService {
     }
 
     pub async fn start_with(args: SettingsArgs, configure: impl FnOnce(&mut Service)) -> Self {
+        Self::start_with_options(args, ServiceOptions::default(), configure).await
+    }
+
+    /// Like [`start_with`](Self::start_with), with a GitHub retry policy or clock.
+    pub async fn start_with_options(
+        args: SettingsArgs,
+        options: ServiceOptions,
+        configure: impl FnOnce(&mut Service),
+    ) -> Self {
         let settings = Settings::from_args(&args).expect("test settings are valid");
-        let mut service = Service::new(settings).await.expect("service starts");
+        let mut service = Service::with_options(settings, options)
+            .await
+            .expect("service starts");
         service.worker_config.backoff_base = Duration::from_millis(20);
         service.worker_config.backoff_max = Duration::from_millis(200);
         configure(&mut service);
@@ -105,6 +117,48 @@ impl TestService {
             w.await.unwrap();
         }
     }
+}
+
+/// Settings pointing a service at `fake`: its API and git base, the App's id and key,
+/// and `agent_secret` for the agent API.
+pub fn fake_args(
+    data_dir: &Path,
+    fake: &super::fake_github::FakeGitHub,
+    agent_secret: &str,
+) -> SettingsArgs {
+    SettingsArgs {
+        github_api_url: fake.api_url(),
+        github_server_url: fake.server_url(),
+        github_app_id: Some(fake.app_id().to_string()),
+        github_app_private_key: Some(fake.private_key_pem().to_string()),
+        agent_secret: Some(agent_secret.to_string()),
+        ..test_args(data_dir)
+    }
+}
+
+/// A GitHub retry policy without waits, for tests.
+pub fn fast_policy() -> responder::github::RetryPolicy {
+    responder::github::RetryPolicy {
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+        write_spacing: Duration::ZERO,
+        timeout: Duration::from_secs(10),
+        ..responder::github::RetryPolicy::default()
+    }
+}
+
+/// Waits until no delivery is pending, running or waiting for a retry.
+pub async fn settle(store: &Store, timeout: Duration) -> bool {
+    eventually(timeout, || async {
+        let all = store.list_deliveries(None, 1000).await.unwrap();
+        all.iter().all(|d| {
+            matches!(
+                d.status,
+                responder::store::DeliveryStatus::Done | responder::store::DeliveryStatus::Dead
+            )
+        })
+    })
+    .await
 }
 
 impl std::ops::Deref for TestService {

@@ -29,6 +29,9 @@ pub enum Fault {
     PrimaryRateLimit { reset: i64 },
     /// Waits, then answers normally.
     Slow(Duration),
+    /// Does the work (e.g. creates the issue), then answers this status anyway:
+    /// GitHub's 502 after the write went through.
+    AfterProcessing(u16),
 }
 
 /// A fault armed for `remaining` more matching requests.
@@ -38,6 +41,8 @@ pub struct FaultRule {
     pub pattern: String,
     pub fault: Fault,
     pub remaining: u32,
+    /// Matching requests to let through before the fault applies.
+    pub skip: u32,
 }
 
 impl FaultRule {
@@ -135,7 +140,7 @@ pub fn answer(fault: &Fault) -> Option<Response> {
             h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
             r
         }
-        Fault::Slow(_) => return None,
+        Fault::Slow(_) | Fault::AfterProcessing(_) => return None,
     };
     Some(resp)
 }

@@ -367,11 +367,18 @@ impl FakeGitHub {
     /// The next `times` requests with `method` (or `*`) whose path (after
     /// `/api/v3`) matches `pattern` (`*` = one segment) get `fault`.
     pub fn fault(&self, method: &str, pattern: &str, fault: Fault, times: u32) {
+        self.fault_after(method, pattern, 0, fault, times);
+    }
+
+    /// Like [`fault`](Self::fault), but lets the first `skip` matching requests
+    /// through (e.g. fail the second issue created, not the first).
+    pub fn fault_after(&self, method: &str, pattern: &str, skip: u32, fault: Fault, times: u32) {
         self.state().faults.push(FaultRule {
             method: method.into(),
             pattern: pattern.into(),
             fault,
             remaining: times,
+            skip,
         });
     }
 

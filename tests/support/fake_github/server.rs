@@ -142,9 +142,13 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
             .faults
             .iter_mut()
             .find(|f| f.remaining > 0 && f.matches(&method, &path))
-            .map(|f| {
+            .and_then(|f| {
+                if f.skip > 0 {
+                    f.skip -= 1;
+                    return None;
+                }
                 f.remaining -= 1;
-                f.fault.clone()
+                Some(f.fault.clone())
             });
         (st.server_url.clone(), authed, fault)
     };
@@ -165,7 +169,7 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
             if let Some((Fault::Slow(d), None)) = other {
                 tokio::time::sleep(*d).await;
             }
-            match (prefix, git_path(&path)) {
+            let resp = match (prefix, git_path(&path)) {
                 ("", Some((owner, repo, rest))) => {
                     git_http::serve(shared.clone(), req, &owner, &repo, &rest).await
                 }
@@ -173,6 +177,12 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
                     req.extensions_mut().insert(urls);
                     next.run(req).await
                 }
+            };
+            match other {
+                Some((Fault::AfterProcessing(code), None)) => {
+                    faults::answer(&Fault::Status(*code)).unwrap_or(resp)
+                }
+                _ => resp,
             }
         }
     };

@@ -1,0 +1,216 @@
+//! `POST /v1/incidents` and `GET /v1/incidents/{id}`: the agent API for incidents.
+//!
+//! Purpose: authenticate, parse, authorise, and hand the declaration to
+//! `IncidentService` — nothing more. Errors name their cause (the unknown
+//! component lists the valid ones, a bad severity lists the spellings). Must never
+//! reveal an incident or repository the token does not cover.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::AppState;
+use super::agent::AgentAuth;
+use super::error::ApiError;
+use crate::incident::declaration::{ApiDeclaration, Declaration};
+use crate::incident::service::{IncidentError, NewDeclaration, api_key, millis};
+use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
+use crate::types::RepoName;
+
+pub const WRITE_SCOPE: &str = "incidents:write";
+/// Reading an incident is allowed with either scope on its repository.
+pub const READ_SCOPES: [&str; 2] = [WRITE_SCOPE, "diff:read"];
+
+#[derive(Serialize)]
+pub struct IssueJson {
+    pub number: u64,
+    pub url: String,
+}
+
+/// The answer of both routes (CONTRACT.md, plus details).
+#[derive(Serialize)]
+pub struct IncidentJson {
+    pub id: i64,
+    pub repo: RepoName,
+    pub target_repo: RepoName,
+    pub title: String,
+    pub severity: String,
+    pub component: Option<String>,
+    pub status: String,
+    pub declared_by: String,
+    pub declared_via: String,
+    pub dedup_key: Option<String>,
+    pub created_at: String,
+    pub rca_due: String,
+    pub resolved_at: Option<String>,
+    pub source_issue: Option<IssueJson>,
+    pub bug_issue: Option<IssueJson>,
+    pub rca_issue: Option<IssueJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<IncidentEvent>>,
+}
+
+fn issue(l: &Option<IssueLink>) -> Option<IssueJson> {
+    l.as_ref().map(|l| IssueJson {
+        number: l.number.0,
+        url: l.url.clone(),
+    })
+}
+
+fn rfc3339(ms: i64) -> String {
+    millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl IncidentJson {
+    pub fn new(i: &IncidentRecord) -> Self {
+        Self {
+            id: i.id,
+            repo: i.repo.clone(),
+            target_repo: i.target_repo.clone(),
+            title: i.title.clone(),
+            severity: i.severity.clone(),
+            component: i.component.clone(),
+            status: i.status.clone(),
+            declared_by: i.declared_by.clone(),
+            declared_via: i.declared_via.clone(),
+            dedup_key: i.dedup_key.clone(),
+            created_at: rfc3339(i.created_at),
+            rca_due: i.rca_due_at.clone(),
+            resolved_at: i.resolved_at.map(rfc3339),
+            source_issue: issue(&i.source_issue),
+            bug_issue: issue(&i.bug_issue),
+            rca_issue: issue(&i.rca_issue),
+            summary: None,
+            events: None,
+        }
+    }
+}
+
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn service_error(e: IncidentError) -> ApiError {
+    match e {
+        IncidentError::User(m) => unprocessable("repo_config", m),
+        IncidentError::GitHub(g) if g.is_transient() => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "github_unavailable",
+            format!(
+                "{g}. Nothing is lost: post again with the same dedup_key to continue where this stopped."
+            ),
+        ),
+        IncidentError::GitHub(g) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "github_error", g.to_string())
+        }
+        IncidentError::Store(s) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("{s}; try again"),
+        ),
+        IncidentError::Render(r) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "render_failed",
+            r.to_string(),
+        ),
+    }
+}
+
+/// `POST /v1/incidents`: 201 with a new incident, 200 with the one its `dedup_key`
+/// already opened.
+pub async fn declare(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    body: Result<Json<ApiDeclaration>, JsonRejection>,
+) -> Result<(StatusCode, Json<IncidentJson>), ApiError> {
+    let Json(req) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!(
+                "{}. The body is {{\"repo\": \"owner/repo\", \"title\": …, \"severity\": \"SEV2\", \"component\": …, \"summary\": …, \"dedup_key\": …}}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let repo: RepoName = req
+        .repo
+        .parse()
+        .map_err(|e| unprocessable("invalid_repo", format!("repo: {e}")))?;
+    auth.require(&repo, WRITE_SCOPE)?;
+    let missing = state.settings.missing_github();
+    if state.settings.app.is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            format!(
+                "the GitHub App is not configured (missing: {}); set these variables and restart",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let incidents = &state.incidents;
+    let ctx = incidents.context(&repo).await.map_err(service_error)?;
+    let (_, declaration) = Declaration::from_api(&req, &ctx.runbook, &ctx.aliases)
+        .map_err(|e| unprocessable("invalid_declaration", e.to_string()))?;
+    let key = match &declaration.dedup_key {
+        Some(k) => api_key(&repo, k),
+        None => format!("api:{}:{}", repo.full(), uuid::Uuid::new_v4()),
+    };
+    let new = NewDeclaration {
+        key,
+        declaration,
+        declared_by: auth.0.sub.clone(),
+        source: None,
+    };
+    let declared = incidents.declare(&ctx, new).await.map_err(service_error)?;
+    let status = if declared.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    tracing::info!(incident = declared.incident.id, repo = %repo, agent = %auth.0.sub, created = declared.created, "incident declared by API");
+    Ok((status, Json(IncidentJson::new(&declared.incident))))
+}
+
+/// `GET /v1/incidents/{id}`: the incident, its issues and its history. 404 both
+/// when it does not exist and when the token covers neither scope on its
+/// repository, so ids cannot be probed.
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentJson>, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no incident {id} in the repositories this token covers"),
+        )
+    };
+    let n: i64 = id.parse().map_err(|_| not_found())?;
+    let store = state.incidents.store();
+    let inc = store
+        .incident(n)
+        .await
+        .map_err(|e| service_error(e.into()))?
+        .ok_or_else(not_found)?;
+    if !READ_SCOPES
+        .iter()
+        .any(|s| auth.0.authorize(&inc.repo, s).is_ok())
+    {
+        return Err(not_found());
+    }
+    let events = store
+        .incident_events(inc.id)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    let mut json = IncidentJson::new(&inc);
+    json.summary = Some(inc.summary.clone());
+    json.events = Some(events);
+    Ok(Json(json))
+}

@@ -1,0 +1,90 @@
+//! A repository's incident context: its `.github/responder.toml`, runbook and
+//! template overrides, read from the default branch and combined with the defaults.
+//!
+//! Only the default branch is read (a pull request must not be able to change who
+//! may declare or what the app writes). A present-but-broken file is a user error
+//! naming the file, never a silent fall-back to the defaults.
+
+use std::collections::HashMap;
+
+use super::{IncidentError, IncidentService};
+use crate::incident::check::{RUNBOOK_OVERRIDE_PATH, TEMPLATES_OVERRIDE_DIR};
+use crate::incident::config::{CONFIG_PATH, RepoConfig};
+use crate::incident::render::{Renderer, TEMPLATE_NAMES};
+use crate::incident::runbook::Runbook;
+use crate::incident::severity::SeverityAliases;
+use crate::types::RepoName;
+
+/// Everything a declaration in one repository is judged and rendered with.
+pub struct RepoContext {
+    pub repo: RepoName,
+    pub config: RepoConfig,
+    pub runbook: Runbook,
+    /// The runbook's aliases and the repository's, together.
+    pub aliases: SeverityAliases,
+    pub renderer: Renderer,
+}
+
+impl RepoContext {
+    /// Where the bug and RCA issues go: the configured target or the repository itself.
+    pub fn target_repo(&self) -> RepoName {
+        self.config
+            .target_repo
+            .clone()
+            .unwrap_or_else(|| self.repo.clone())
+    }
+}
+
+impl IncidentService {
+    /// Reads the repository's config and overrides (five files, at once).
+    pub async fn context(&self, repo: &RepoName) -> Result<RepoContext, IncidentError> {
+        let gh = &self.github;
+        let paths: Vec<String> = TEMPLATE_NAMES
+            .iter()
+            .map(|n| format!("{TEMPLATES_OVERRIDE_DIR}/{n}"))
+            .collect();
+        let (config, runbook, t0, t1, t2) = tokio::try_join!(
+            gh.file(repo, CONFIG_PATH, None),
+            gh.file(repo, RUNBOOK_OVERRIDE_PATH, None),
+            gh.file(repo, &paths[0], None),
+            gh.file(repo, &paths[1], None),
+            gh.file(repo, &paths[2], None),
+        )?;
+        let config = match config {
+            None => RepoConfig::default(),
+            Some(f) => {
+                RepoConfig::parse(&f.text).map_err(|e| IncidentError::User(e.to_string()))?
+            }
+        };
+        let runbook = match runbook {
+            None => self.default_runbook.clone(),
+            Some(f) => Runbook::parse(&f.text).map_err(|e| {
+                IncidentError::User(format!(
+                    "`{RUNBOOK_OVERRIDE_PATH}`: {e}\n\nFix it on the default branch (check it with `responder check --repo-config .`) and try again."
+                ))
+            })?,
+        };
+        let aliases = config
+            .all_aliases(&runbook)
+            .map_err(|e| IncidentError::User(e.to_string()))?;
+        let mut overrides = HashMap::new();
+        for (name, file) in TEMPLATE_NAMES.iter().zip([t0, t1, t2]) {
+            if let Some(f) = file {
+                overrides.insert(name.to_string(), f.text);
+            }
+        }
+        let renderer = Renderer::with_overrides(self.default_templates.clone(), overrides)
+            .map_err(|e| {
+                IncidentError::User(format!(
+                    "`{TEMPLATES_OVERRIDE_DIR}`: {e}. Fix it on the default branch and try again."
+                ))
+            })?;
+        Ok(RepoContext {
+            repo: repo.clone(),
+            config,
+            runbook,
+            aliases,
+            renderer,
+        })
+    }
+}

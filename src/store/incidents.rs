@@ -1,0 +1,372 @@
+//! Incident rows and their history: insert-or-get by declaration key, record each
+//! created issue as soon as it exists, and the events (severity, resolve, reopen)
+//! with who and when.
+//!
+//! Plain records in, plain records out: severities and statuses are stored as the
+//! caller's normalised strings and never interpreted here.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+use crate::types::{IssueNumber, RepoName};
+
+/// What a declaration stores; every name already normalised by the caller.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    /// `issue:<repo>#<n>`, `comment:<repo>:<comment id>` or `api:<repo>:<dedup_key>`.
+    pub key: String,
+    pub repo: RepoName,
+    pub target_repo: RepoName,
+    /// `SEV1` … `SEV5`.
+    pub severity: String,
+    pub component: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub impact: Option<String>,
+    pub started_at: Option<String>,
+    pub links: Option<String>,
+    pub declared_by: String,
+    /// `form`, `command` or `api`.
+    pub declared_via: String,
+    pub dedup_key: Option<String>,
+    pub source_issue: Option<IssueLink>,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// `YYYY-MM-DD`.
+    pub rca_due_at: String,
+}
+
+/// An issue by number and web address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueLink {
+    pub number: IssueNumber,
+    pub url: String,
+}
+
+/// A stored incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRecord {
+    pub id: i64,
+    #[serde(skip)]
+    pub key: String,
+    pub repo: RepoName,
+    pub target_repo: RepoName,
+    pub severity: String,
+    pub component: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub impact: Option<String>,
+    pub started_at: Option<String>,
+    pub links: Option<String>,
+    pub declared_by: String,
+    pub declared_via: String,
+    pub dedup_key: Option<String>,
+    pub source_issue: Option<IssueLink>,
+    /// `open` or `resolved`.
+    pub status: String,
+    pub created_at: i64,
+    pub rca_due_at: String,
+    pub resolved_at: Option<i64>,
+    pub bug_issue: Option<IssueLink>,
+    pub rca_issue: Option<IssueLink>,
+    pub bug_linked: bool,
+    pub comment_posted: bool,
+}
+
+/// Which of the incident's issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentIssue {
+    Bug,
+    Rca,
+}
+
+/// One thing that happened to an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentEvent {
+    /// `declared`, `severity`, `resolved`, `reopened`.
+    pub kind: String,
+    pub actor: String,
+    pub at: i64,
+    pub from_severity: Option<String>,
+    pub to_severity: Option<String>,
+    pub note: Option<String>,
+    /// What caused it exactly once (e.g. `comment:<repo>:<id>`), if anything.
+    #[serde(skip)]
+    pub source_key: Option<String>,
+}
+
+const COLUMNS: &str = "id, key, repo, target_repo, severity, component, title, summary, impact, \
+    started_at, links, declared_by, declared_via, dedup_key, source_issue_number, \
+    source_issue_url, status, created_at, rca_due_at, resolved_at, bug_issue_number, \
+    bug_issue_url, rca_issue_number, rca_issue_url, bug_linked, comment_posted";
+
+fn link(number: Option<i64>, url: Option<String>) -> Option<IssueLink> {
+    Some(IssueLink {
+        number: IssueNumber(u64::try_from(number?).ok()?),
+        url: url.unwrap_or_default(),
+    })
+}
+
+fn repo_col(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<RepoName, sqlx::Error> {
+    let s: String = row.try_get(col)?;
+    s.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: col.into(),
+        source: Box::new(e),
+    })
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentRecord, sqlx::Error> {
+    Ok(IncidentRecord {
+        id: row.try_get("id")?,
+        key: row.try_get("key")?,
+        repo: repo_col(row, "repo")?,
+        target_repo: repo_col(row, "target_repo")?,
+        severity: row.try_get("severity")?,
+        component: row.try_get("component")?,
+        title: row.try_get("title")?,
+        summary: row.try_get("summary")?,
+        impact: row.try_get("impact")?,
+        started_at: row.try_get("started_at")?,
+        links: row.try_get("links")?,
+        declared_by: row.try_get("declared_by")?,
+        declared_via: row.try_get("declared_via")?,
+        dedup_key: row.try_get("dedup_key")?,
+        source_issue: link(
+            row.try_get("source_issue_number")?,
+            row.try_get("source_issue_url")?,
+        ),
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        rca_due_at: row.try_get("rca_due_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+        bug_issue: link(
+            row.try_get("bug_issue_number")?,
+            row.try_get("bug_issue_url")?,
+        ),
+        rca_issue: link(
+            row.try_get("rca_issue_number")?,
+            row.try_get("rca_issue_url")?,
+        ),
+        bug_linked: row.try_get::<i64, _>("bug_linked")? != 0,
+        comment_posted: row.try_get::<i64, _>("comment_posted")? != 0,
+    })
+}
+
+fn num(n: IssueNumber) -> i64 {
+    i64::try_from(n.0).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Inserts the incident unless its key exists; returns the stored row and whether
+    /// this call created it. Two racing callers get the same row.
+    pub async fn insert_or_get_incident(
+        &self,
+        new: &NewIncident,
+    ) -> Result<(IncidentRecord, bool), StoreError> {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO incidents (key, repo, target_repo, severity, component, title, summary, \
+             impact, started_at, links, declared_by, declared_via, dedup_key, \
+             source_issue_number, source_issue_url, created_at, rca_due_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (key) DO NOTHING RETURNING id",
+        )
+        .bind(&new.key)
+        .bind(new.repo.full())
+        .bind(new.target_repo.full())
+        .bind(&new.severity)
+        .bind(&new.component)
+        .bind(&new.title)
+        .bind(&new.summary)
+        .bind(&new.impact)
+        .bind(&new.started_at)
+        .bind(&new.links)
+        .bind(&new.declared_by)
+        .bind(&new.declared_via)
+        .bind(&new.dedup_key)
+        .bind(new.source_issue.as_ref().map(|l| num(l.number)))
+        .bind(new.source_issue.as_ref().map(|l| l.url.clone()))
+        .bind(new.created_at)
+        .bind(&new.rca_due_at)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(id) = inserted {
+            sqlx::query(
+                "INSERT INTO incident_events (incident_id, kind, actor, at, to_severity) \
+                 VALUES (?, 'declared', ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(&new.declared_by)
+            .bind(new.created_at)
+            .bind(&new.severity)
+            .execute(&self.pool)
+            .await?;
+        }
+        let row = self
+            .incident_by_key(&new.key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("incident {} vanished", new.key)))?;
+        Ok((row, inserted.is_some()))
+    }
+
+    pub async fn incident(&self, id: i64) -> Result<Option<IncidentRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    pub async fn incident_by_key(&self, key: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE key = ?"
+        )))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// The newest incident that issue `number` of `repo` belongs to: as its declaring
+    /// issue, its bug issue or its RCA issue.
+    pub async fn incident_for_issue(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents \
+             WHERE (repo = ?1 AND source_issue_number = ?2) \
+                OR (target_repo = ?1 AND (bug_issue_number = ?2 OR rca_issue_number = ?2)) \
+             ORDER BY id DESC LIMIT 1"
+        )))
+        .bind(repo.full())
+        .bind(num(number))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Records a created (or found) bug or RCA issue.
+    pub async fn record_incident_issue(
+        &self,
+        id: i64,
+        which: IncidentIssue,
+        issue: &IssueLink,
+    ) -> Result<(), StoreError> {
+        let sql = match which {
+            IncidentIssue::Bug => {
+                "UPDATE incidents SET bug_issue_number = ?, bug_issue_url = ?, updated_at = ? WHERE id = ?"
+            }
+            IncidentIssue::Rca => {
+                "UPDATE incidents SET rca_issue_number = ?, rca_issue_url = ?, updated_at = ? WHERE id = ?"
+            }
+        };
+        sqlx::query(sql)
+            .bind(num(issue.number))
+            .bind(&issue.url)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The bug body now names the RCA issue.
+    pub async fn mark_bug_linked(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET bug_linked = 1, updated_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The comment on the declaring issue exists.
+    pub async fn mark_comment_posted(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET comment_posted = 1, updated_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an event and applies it to the incident in one transaction: a
+    /// `severity` event sets the severity, `resolved`/`reopened` the status. An event
+    /// whose `source_key` was recorded before changes nothing; returns whether it was new.
+    pub async fn record_incident_event(
+        &self,
+        id: i64,
+        event: &IncidentEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO incident_events (incident_id, kind, actor, at, from_severity, \
+             to_severity, note, source_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (source_key) DO NOTHING RETURNING id",
+        )
+        .bind(id)
+        .bind(&event.kind)
+        .bind(&event.actor)
+        .bind(event.at)
+        .bind(&event.from_severity)
+        .bind(&event.to_severity)
+        .bind(&event.note)
+        .bind(&event.source_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            return Ok(false);
+        }
+        let update = match event.kind.as_str() {
+            "severity" => Some(
+                sqlx::query("UPDATE incidents SET severity = ?, updated_at = ? WHERE id = ?")
+                    .bind(event.to_severity.clone().unwrap_or_default()),
+            ),
+            "resolved" => Some(
+                sqlx::query(
+                    "UPDATE incidents SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(event.at),
+            ),
+            "reopened" => Some(sqlx::query(
+                "UPDATE incidents SET status = 'open', resolved_at = NULL, updated_at = ? WHERE id = ?",
+            )),
+            _ => None,
+        };
+        if let Some(q) = update {
+            q.bind(now_ms()).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The incident's history, oldest first.
+    pub async fn incident_events(&self, id: i64) -> Result<Vec<IncidentEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, actor, at, from_severity, to_severity, note, source_key \
+             FROM incident_events WHERE incident_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentEvent {
+                    kind: r.try_get("kind")?,
+                    actor: r.try_get("actor")?,
+                    at: r.try_get("at")?,
+                    from_severity: r.try_get("from_severity")?,
+                    to_severity: r.try_get("to_severity")?,
+                    note: r.try_get("note")?,
+                    source_key: r.try_get("source_key")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

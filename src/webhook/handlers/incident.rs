@@ -1,0 +1,370 @@
+//! Purpose: turn incident deliveries into declarations and changes — issues opened
+//! or labelled from the incident form (`issues.opened`, `issues.labeled`), and
+//! `/incident …` comments (`issue_comment.created`).
+//!
+//! Who may do what is decided here (bots ignored, commenters' permission checked);
+//! what happens is `IncidentService`'s. User mistakes are answered once on the
+//! issue and end the delivery; GitHub hiccups are retried by the worker. Must never
+//! create issues itself.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::github::Permission as GhPermission;
+use crate::incident::command::{Command, help_text, parse_command};
+use crate::incident::declaration::Declaration;
+use crate::incident::form::parse_incident_form;
+use crate::incident::service::{
+    Change, IncidentError, IncidentService, NewDeclaration, comment_key, is_responder_body,
+    issue_key,
+};
+use crate::incident::severity::{SeverityAliases, normalize_label};
+use crate::store::IssueLink;
+use crate::types::{IssueNumber, RepoName};
+use crate::webhook::{Event, Handler, HandlerError};
+
+#[derive(Deserialize)]
+struct User {
+    login: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+impl User {
+    fn is_bot(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("bot") || self.login.ends_with("[bot]")
+    }
+}
+
+#[derive(Deserialize)]
+struct Label {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: u64,
+    title: String,
+    #[serde(default)]
+    body: Option<String>,
+    html_url: String,
+    user: User,
+    #[serde(default)]
+    labels: Vec<Label>,
+}
+
+impl Issue {
+    fn link(&self) -> IssueLink {
+        IssueLink {
+            number: IssueNumber(self.number),
+            url: self.html_url.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct IssuesPayload {
+    issue: Issue,
+    #[serde(default)]
+    label: Option<Label>,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    user: User,
+}
+
+#[derive(Deserialize)]
+struct CommentPayload {
+    issue: Issue,
+    comment: Comment,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    serde_json::from_value(event.payload.clone())
+        .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))
+}
+
+fn repo_of(event: &Event) -> Result<RepoName, HandlerError> {
+    event
+        .repo
+        .clone()
+        .ok_or_else(|| HandlerError::Fatal(format!("{} has no repository", event.key())))
+}
+
+/// Transient failures go back to the worker; the rest end the delivery.
+fn fail(e: IncidentError) -> HandlerError {
+    if e.is_transient() {
+        HandlerError::Retry(e.to_string())
+    } else {
+        HandlerError::Fatal(e.to_string())
+    }
+}
+
+/// Answers a user error once on the issue; anything else is handed back as it is.
+async fn answer(
+    incidents: &IncidentService,
+    repo: &RepoName,
+    issue: IssueNumber,
+    about: &str,
+    e: IncidentError,
+) -> Result<(), HandlerError> {
+    let text = match &e {
+        IncidentError::User(m) => m.clone(),
+        IncidentError::GitHub(g) if !g.is_transient() => {
+            format!("Responder could not finish the incident: {g}")
+        }
+        _ => return Err(fail(e)),
+    };
+    incidents
+        .reply_once(repo, issue, about, &text)
+        .await
+        .map_err(fail)?;
+    tracing::info!(repo = %repo, issue = issue.0, error = %e, "answered a declaration problem");
+    match e {
+        IncidentError::User(_) => Ok(()),
+        other => Err(fail(other)),
+    }
+}
+
+/// `issues.opened` and `issues.labeled`: the incident form, or the incident label.
+pub struct IncidentIssueHandler {
+    pub incidents: Arc<IncidentService>,
+}
+
+#[async_trait]
+impl Handler for IncidentIssueHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let p: IssuesPayload = decode(event)?;
+        let repo = repo_of(event)?;
+        let body = p.issue.body.as_deref().unwrap_or("");
+        if is_responder_body(body) {
+            return Ok(()); // our own bug or RCA issue
+        }
+        let labels: Vec<&str> = match (event.action.as_deref(), &p.label) {
+            (Some("labeled"), Some(l)) => vec![l.name.as_str()],
+            _ => p.issue.labels.iter().map(|l| l.name.as_str()).collect(),
+        };
+        if labels.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = event.installation {
+            self.incidents.github().remember_installation(&repo, i);
+        }
+        let number = IssueNumber(p.issue.number);
+        let key = issue_key(&repo, number);
+        let store = self.incidents.store();
+        if let Some(inc) = store
+            .incident_by_key(&key)
+            .await
+            .map_err(|e| fail(e.into()))?
+            && inc.comment_posted
+            && inc.bug_linked
+        {
+            return Ok(()); // done before: a redelivery, or opened + labeled
+        }
+        let ctx = match self.incidents.context(&repo).await {
+            Ok(c) => c,
+            Err(e) => return answer(&self.incidents, &repo, number, &key, e).await,
+        };
+        let incident_label = &ctx.config.labels.incident;
+        if !labels.iter().any(|l| normalize_label(l) == *incident_label) {
+            return Ok(());
+        }
+        let decl = parse_incident_form(body, &ctx.runbook, &ctx.aliases)
+            .map_err(|problems| {
+                let mut text = String::from(
+                    "This issue is labelled as an incident, but its form is incomplete, so no incident was declared:\n\n",
+                );
+                for p in problems {
+                    text.push_str(&format!("- **{}**: {}\n", p.field, p.message));
+                }
+                text.push_str(
+                    "\nEdit the issue, then remove and add the label again (or comment `/incident declare SEV2 <title>`).",
+                );
+                IncidentError::User(text)
+            })
+            .and_then(|form| {
+                Declaration::from_form(form, &p.issue.title)
+                    .map_err(|e| IncidentError::User(format!("No incident was declared: {e}.")))
+            });
+        let declaration = match decl {
+            Ok(d) => d,
+            Err(e) => return answer(&self.incidents, &repo, number, &key, e).await,
+        };
+        let new = NewDeclaration {
+            key: key.clone(),
+            declaration,
+            declared_by: p.issue.user.login.clone(),
+            source: Some(p.issue.link()),
+        };
+        match self.incidents.declare(&ctx, new).await {
+            Ok(d) => {
+                tracing::info!(incident = d.incident.id, repo = %repo, issue = number.0, "incident declared by form");
+                Ok(())
+            }
+            Err(e) => answer(&self.incidents, &repo, number, &key, e).await,
+        }
+    }
+}
+
+/// `issue_comment.created`: `/incident declare|severity|resolve|reopen|help`.
+pub struct IncidentCommandHandler {
+    pub incidents: Arc<IncidentService>,
+}
+
+#[async_trait]
+impl Handler for IncidentCommandHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let p: CommentPayload = decode(event)?;
+        if p.comment.user.is_bot() {
+            return Ok(());
+        }
+        let text = p.comment.body.as_deref().unwrap_or("");
+        // Without a command line there is nothing to do (aliases only matter later).
+        if !matches!(
+            parse_command(text, &SeverityAliases::default()),
+            Ok(Some(_)) | Err(_)
+        ) {
+            return Ok(());
+        }
+        let repo = repo_of(event)?;
+        if let Some(i) = event.installation {
+            self.incidents.github().remember_installation(&repo, i);
+        }
+        let number = IssueNumber(p.issue.number);
+        let key = comment_key(&repo, p.comment.id);
+        let inc = &self.incidents;
+        let ctx = match inc.context(&repo).await {
+            Ok(c) => c,
+            Err(e) => return answer(inc, &repo, number, &key, e).await,
+        };
+        let command = match parse_command(text, &ctx.aliases) {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => return Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        let login = &p.comment.user.login;
+        let role = inc
+            .github()
+            .permission(&repo, login)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let min = ctx.config.min_permission;
+        if !min.allows(role_name(role)) {
+            let refusal = format!(
+                "Sorry, `/incident` commands need {} permission on {repo}, and {login} has {}. Nothing was changed.",
+                min.as_str(),
+                role_name(role),
+            );
+            return answer(inc, &repo, number, &key, IncidentError::User(refusal)).await;
+        }
+        let command = match command {
+            Ok(c) => c,
+            Err(msg) => return answer(inc, &repo, number, &key, IncidentError::User(msg)).await,
+        };
+        let change = match command {
+            Command::Help => {
+                return inc
+                    .reply_once(&repo, number, &key, help_text())
+                    .await
+                    .map(|_| ())
+                    .map_err(fail);
+            }
+            Command::Declare {
+                severity,
+                title,
+                component,
+            } => {
+                let summary = command_summary(text, p.issue.number, &p.issue.title);
+                let declaration = match Declaration::from_command(
+                    severity,
+                    &title,
+                    component.as_deref(),
+                    &summary,
+                    &ctx.runbook,
+                ) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let msg = format!("No incident was declared: {e}.");
+                        return answer(inc, &repo, number, &key, IncidentError::User(msg)).await;
+                    }
+                };
+                let new = NewDeclaration {
+                    key: key.clone(),
+                    declaration,
+                    declared_by: login.clone(),
+                    source: Some(p.issue.link()),
+                };
+                return match inc.declare(&ctx, new).await {
+                    Ok(d) => {
+                        tracing::info!(incident = d.incident.id, repo = %repo, issue = number.0, "incident declared by command");
+                        Ok(())
+                    }
+                    Err(e) => answer(inc, &repo, number, &key, e).await,
+                };
+            }
+            Command::Severity(s) => Change::Severity(s),
+            Command::Resolve { note } => Change::Resolve { note },
+            Command::Reopen => Change::Reopen,
+        };
+        let store = inc.store();
+        let Some(incident) = store
+            .incident_for_issue(&repo, number)
+            .await
+            .map_err(|e| fail(e.into()))?
+        else {
+            let msg = "No incident belongs to this issue. Comment here on the declaring, bug or RCA issue of an incident, or declare one with `/incident declare SEV2 <title>`.";
+            return answer(inc, &repo, number, &key, IncidentError::User(msg.into())).await;
+        };
+        // Render with the incident's own repository's runbook and templates.
+        let own = if incident.repo == repo {
+            ctx
+        } else {
+            match inc.context(&incident.repo).await {
+                Ok(c) => c,
+                Err(e) => return answer(inc, &repo, number, &key, e).await,
+            }
+        };
+        match inc
+            .change(&own, &incident, change, login, &key, (&repo, number))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => answer(inc, &repo, number, &key, e).await,
+        }
+    }
+}
+
+/// GitHub's word for a permission, as `Permission::allows` reads it.
+fn role_name(p: GhPermission) -> &'static str {
+    match p {
+        GhPermission::None => "none",
+        GhPermission::Read => "read",
+        GhPermission::Triage => "triage",
+        GhPermission::Write => "write",
+        GhPermission::Maintain => "maintain",
+        GhPermission::Admin => "admin",
+    }
+}
+
+/// The summary of a command declaration: the comment's other lines, or where it
+/// was declared.
+fn command_summary(comment: &str, issue: u64, issue_title: &str) -> String {
+    let rest: Vec<&str> = comment
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("/incident"))
+        .collect();
+    let rest = rest.join("\n").trim().to_string();
+    let origin = format!("Declared in a comment on #{issue}: {issue_title}");
+    if rest.is_empty() {
+        origin
+    } else {
+        format!("{rest}\n\n{origin}")
+    }
+}
