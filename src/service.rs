@@ -19,7 +19,7 @@ use crate::github::{AppClient, GitHub, RetryPolicy};
 use crate::http::{self, AppState};
 use crate::incident::service::IncidentService;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::telemetry;
 use crate::webhook::{
     Inbox, RedeliveryConfig, RedeliveryJob, Registry, Worker, WorkerConfig, handlers,
@@ -70,7 +70,12 @@ impl Service {
         let store = Store::connect(&settings.database_url)
             .await
             .context("DATABASE_URL: the store could not be opened")?;
-        let recovered = store.recover_running().await?;
+        // With SQLite this is the only instance: whatever is `running` was the dead
+        // process's. With PostgreSQL other instances may be working: their leases decide.
+        let recovered = match store.backend() {
+            Backend::Sqlite => store.recover_running().await?,
+            Backend::Postgres => 0,
+        };
         if recovered > 0 {
             tracing::warn!(
                 recovered,

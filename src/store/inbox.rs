@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, now_ms};
 
 /// A verified delivery, as it arrives.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub struct Delivery {
 const COLUMNS: &str = "id, delivery_id, event, action, repo, installation_id, payload, status, \
                        attempts, last_error, received_at, next_attempt_at";
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, sqlx::Error> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(Delivery {
         id: row.try_get("id")?,
@@ -179,31 +179,36 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = now_ms();
+        // SQLite must be told to use the partial index; PostgreSQL picks it itself, and
+        // locks the chosen rows with SKIP LOCKED so instances never claim one twice.
+        let (hint, lock) = match self.backend {
+            Backend::Sqlite => ("INDEXED BY deliveries_open", ""),
+            Backend::Postgres => ("", "FOR UPDATE SKIP LOCKED"),
+        };
+        let open = "status IN ('pending', 'failed', 'running')";
         let sql = format!(
             "WITH RECURSIVE lanes(repo) AS ( \
-                 SELECT (SELECT repo FROM deliveries INDEXED BY deliveries_open \
-                         WHERE status IN ('pending', 'failed', 'running') AND repo IS NOT NULL \
-                         ORDER BY repo LIMIT 1) \
+                 SELECT (SELECT repo FROM deliveries {hint} \
+                         WHERE {open} AND repo IS NOT NULL ORDER BY repo LIMIT 1) \
                  UNION ALL \
-                 SELECT (SELECT repo FROM deliveries INDEXED BY deliveries_open \
-                         WHERE status IN ('pending', 'failed', 'running') AND repo > lanes.repo \
-                         ORDER BY repo LIMIT 1) \
+                 SELECT (SELECT repo FROM deliveries {hint} \
+                         WHERE {open} AND repo > lanes.repo ORDER BY repo LIMIT 1) \
                  FROM lanes WHERE lanes.repo IS NOT NULL), \
              heads(id) AS ( \
-                 SELECT (SELECT id FROM deliveries INDEXED BY deliveries_open \
-                         WHERE repo = lanes.repo AND status IN ('pending', 'failed', 'running') \
-                         ORDER BY id LIMIT 1) \
+                 SELECT (SELECT id FROM deliveries {hint} \
+                         WHERE repo = lanes.repo AND {open} ORDER BY id LIMIT 1) \
                  FROM lanes WHERE lanes.repo IS NOT NULL \
                  UNION ALL \
-                 SELECT id FROM deliveries INDEXED BY deliveries_open \
-                 WHERE repo IS NULL AND status IN ('pending', 'failed', 'running')) \
+                 SELECT id FROM deliveries {hint} WHERE repo IS NULL AND {open}), \
+             picked AS ( \
+                 SELECT d.id FROM deliveries d \
+                 WHERE d.id IN (SELECT id FROM heads) \
+                   AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3) \
+                        OR (d.status = 'running' AND d.lease_until < $3)) \
+                 ORDER BY d.id LIMIT $4 {lock}) \
              UPDATE deliveries SET status = 'running', attempts = attempts + 1, \
                  lease_until = $1, claimed_by = $2 \
-             WHERE id IN ( \
-                 SELECT d.id FROM deliveries d JOIN heads h ON d.id = h.id \
-                 WHERE (d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3) \
-                    OR (d.status = 'running' AND d.lease_until < $3) \
-                 ORDER BY d.id LIMIT $4) \
+             WHERE id IN (SELECT id FROM picked) \
              RETURNING {COLUMNS}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -220,8 +225,8 @@ impl Store {
 
     pub async fn complete_delivery(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE deliveries SET status = 'done', finished_at = ?, lease_until = NULL, \
-             claimed_by = NULL WHERE id = ?",
+            "UPDATE deliveries SET status = 'done', finished_at = $1, lease_until = NULL, \
+             claimed_by = NULL WHERE id = $2",
         )
         .bind(now_ms())
         .bind(id)
@@ -243,8 +248,8 @@ impl Store {
             None => ("dead", now, Some(now)),
         };
         sqlx::query(
-            "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ?, finished_at = ?, \
-             lease_until = NULL, claimed_by = NULL WHERE id = ?",
+            "UPDATE deliveries SET status = $1, last_error = $2, next_attempt_at = $3, finished_at = $4, \
+             lease_until = NULL, claimed_by = NULL WHERE id = $5",
         )
         .bind(status)
         .bind(error)
@@ -260,8 +265,8 @@ impl Store {
     /// they do not count as attempts.
     pub async fn release_deliveries(&self, worker: &str) -> Result<u64, StoreError> {
         let r = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), \
-             lease_until = NULL, claimed_by = NULL WHERE status = 'running' AND claimed_by = ?",
+            "UPDATE deliveries SET status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             lease_until = NULL, claimed_by = NULL WHERE status = 'running' AND claimed_by = $1",
         )
         .bind(worker)
         .execute(&self.writer)
@@ -287,7 +292,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+            "SELECT {COLUMNS} FROM deliveries WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(status.map(DeliveryStatus::as_str))
@@ -298,7 +303,7 @@ impl Store {
     }
 
     pub async fn delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE delivery_id = ?");
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE delivery_id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(delivery_id)
             .fetch_optional(&self.pool)
@@ -309,8 +314,8 @@ impl Store {
     /// Queues a delivery again with a fresh attempt budget.
     pub async fn retry_delivery(&self, delivery_id: &str) -> Result<(), StoreError> {
         let r = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, \
-             finished_at = NULL WHERE delivery_id = ? AND status != 'running'",
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, \
+             finished_at = NULL WHERE delivery_id = $2 AND status != 'running'",
         )
         .bind(now_ms())
         .bind(delivery_id)

@@ -108,7 +108,7 @@ fn link(number: Option<i64>, url: Option<String>) -> Option<IssueLink> {
     })
 }
 
-fn repo_col(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<RepoName, sqlx::Error> {
+fn repo_col(row: &sqlx::any::AnyRow, col: &str) -> Result<RepoName, sqlx::Error> {
     let s: String = row.try_get(col)?;
     s.parse().map_err(|e| sqlx::Error::ColumnDecode {
         index: col.into(),
@@ -116,7 +116,7 @@ fn repo_col(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<RepoName, sqlx::
     })
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentRecord, sqlx::Error> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, sqlx::Error> {
     Ok(IncidentRecord {
         id: row.try_get("id")?,
         key: row.try_get("key")?,
@@ -168,7 +168,7 @@ impl Store {
             "INSERT INTO incidents (key, repo, target_repo, severity, component, title, summary, \
              impact, started_at, links, declared_by, declared_via, dedup_key, \
              source_issue_number, source_issue_url, created_at, rca_due_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (key) DO NOTHING RETURNING id",
         )
         .bind(&new.key)
@@ -194,7 +194,7 @@ impl Store {
         if let Some(id) = inserted {
             sqlx::query(
                 "INSERT INTO incident_events (incident_id, kind, actor, at, to_severity) \
-                 VALUES (?, 'declared', ?, ?, ?)",
+                 VALUES ($1, 'declared', $2, $3, $4)",
             )
             .bind(id)
             .bind(&new.declared_by)
@@ -212,7 +212,7 @@ impl Store {
 
     pub async fn incident(&self, id: i64) -> Result<Option<IncidentRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM incidents WHERE id = ?"
+            "SELECT {COLUMNS} FROM incidents WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -222,7 +222,7 @@ impl Store {
 
     pub async fn incident_by_key(&self, key: &str) -> Result<Option<IncidentRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM incidents WHERE key = ?"
+            "SELECT {COLUMNS} FROM incidents WHERE key = $1"
         )))
         .bind(key)
         .fetch_optional(&self.pool)
@@ -239,8 +239,8 @@ impl Store {
     ) -> Result<Option<IncidentRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM incidents \
-             WHERE (repo = ?1 AND source_issue_number = ?2) \
-                OR (target_repo = ?1 AND (bug_issue_number = ?2 OR rca_issue_number = ?2)) \
+             WHERE (repo = $1 AND source_issue_number = $2) \
+                OR (target_repo = $1 AND (bug_issue_number = $2 OR rca_issue_number = $2)) \
              ORDER BY id DESC LIMIT 1"
         )))
         .bind(repo.full())
@@ -259,10 +259,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = match which {
             IncidentIssue::Bug => {
-                "UPDATE incidents SET bug_issue_number = ?, bug_issue_url = ?, updated_at = ? WHERE id = ?"
+                "UPDATE incidents SET bug_issue_number = $1, bug_issue_url = $2, updated_at = $3 WHERE id = $4"
             }
             IncidentIssue::Rca => {
-                "UPDATE incidents SET rca_issue_number = ?, rca_issue_url = ?, updated_at = ? WHERE id = ?"
+                "UPDATE incidents SET rca_issue_number = $1, rca_issue_url = $2, updated_at = $3 WHERE id = $4"
             }
         };
         sqlx::query(sql)
@@ -277,7 +277,7 @@ impl Store {
 
     /// The bug body now names the RCA issue.
     pub async fn mark_bug_linked(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET bug_linked = 1, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE incidents SET bug_linked = 1, updated_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -287,7 +287,7 @@ impl Store {
 
     /// The comment on the declaring issue exists.
     pub async fn mark_comment_posted(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET comment_posted = 1, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE incidents SET comment_posted = 1, updated_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -306,7 +306,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO incident_events (incident_id, kind, actor, at, from_severity, \
-             to_severity, note, source_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             to_severity, note, source_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (source_key) DO NOTHING RETURNING id",
         )
         .bind(id)
@@ -324,17 +324,17 @@ impl Store {
         }
         let update = match event.kind.as_str() {
             "severity" => Some(
-                sqlx::query("UPDATE incidents SET severity = ?, updated_at = ? WHERE id = ?")
+                sqlx::query("UPDATE incidents SET severity = $1, updated_at = $2 WHERE id = $3")
                     .bind(event.to_severity.clone().unwrap_or_default()),
             ),
             "resolved" => Some(
                 sqlx::query(
-                    "UPDATE incidents SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+                    "UPDATE incidents SET status = 'resolved', resolved_at = $1, updated_at = $2 WHERE id = $3",
                 )
                 .bind(event.at),
             ),
             "reopened" => Some(sqlx::query(
-                "UPDATE incidents SET status = 'open', resolved_at = NULL, updated_at = ? WHERE id = ?",
+                "UPDATE incidents SET status = 'open', resolved_at = NULL, updated_at = $1 WHERE id = $2",
             )),
             _ => None,
         };
@@ -349,7 +349,7 @@ impl Store {
     pub async fn incident_events(&self, id: i64) -> Result<Vec<IncidentEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, actor, at, from_severity, to_severity, note, source_key \
-             FROM incident_events WHERE incident_id = ? ORDER BY id",
+             FROM incident_events WHERE incident_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)

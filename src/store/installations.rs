@@ -12,7 +12,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
-            "INSERT INTO installations (id, account, updated_at) VALUES (?, ?, ?) \
+            "INSERT INTO installations (id, account, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET account = excluded.account, updated_at = excluded.updated_at",
         )
         .bind(id)
@@ -21,7 +21,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if let Some(repos) = repos {
-            sqlx::query("DELETE FROM installation_repos WHERE installation_id = ?")
+            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -45,7 +45,7 @@ impl Store {
             link_repo(&mut tx, repo, id).await?;
         }
         for repo in removed {
-            sqlx::query("DELETE FROM installation_repos WHERE repo = ?")
+            sqlx::query("DELETE FROM installation_repos WHERE repo = $1")
                 .bind(repo.to_ascii_lowercase())
                 .execute(&mut *tx)
                 .await?;
@@ -55,7 +55,7 @@ impl Store {
     }
 
     pub async fn delete_installation(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM installations WHERE id = ?")
+        sqlx::query("DELETE FROM installations WHERE id = $1")
             .bind(id)
             .execute(&self.writer)
             .await?;
@@ -65,7 +65,7 @@ impl Store {
     /// The installation known to cover `repo` (lowercase owner/name).
     pub async fn installation_for_repo(&self, repo: &str) -> Result<Option<i64>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT installation_id FROM installation_repos WHERE repo = ?")
+            sqlx::query_scalar("SELECT installation_id FROM installation_repos WHERE repo = $1")
                 .bind(repo.to_ascii_lowercase())
                 .fetch_optional(&self.pool)
                 .await?,
@@ -80,12 +80,12 @@ impl Store {
 }
 
 async fn link_repo(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     repo: &str,
     installation: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO installation_repos (repo, installation_id) VALUES (?, ?) \
+        "INSERT INTO installation_repos (repo, installation_id) VALUES ($1, $2) \
          ON CONFLICT (repo) DO UPDATE SET installation_id = excluded.installation_id",
     )
     .bind(repo.to_ascii_lowercase())

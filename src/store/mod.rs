@@ -8,11 +8,11 @@ mod incidents;
 mod installations;
 mod redelivery;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::AnyPool;
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
@@ -30,64 +30,113 @@ pub enum StoreError {
     NotFound(String),
 }
 
+/// Which database is behind the store. SQL is written once with `$1`-style
+/// placeholders, which both accept; the few statements that must differ (the inbox
+/// claim) ask this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, one instance.
+    Sqlite,
+    /// Shared by several instances.
+    Postgres,
+}
+
 /// Handle to the database; cheap to clone.
 ///
-/// Writes go through one connection: SQLite has one writer at a time anyway, and
-/// queueing in the pool is fair and fast where SQLite's busy handler would sleep.
-/// Reads use a pool of their own (WAL lets them run beside the writer).
+/// With SQLite, writes go through one connection: SQLite has one writer at a time
+/// anyway, and queueing in the pool is fair and fast where SQLite's busy handler
+/// would sleep; reads use a pool of their own (WAL lets them run beside the writer).
+/// With PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    writer: SqlitePool,
+    pool: AnyPool,
+    writer: AnyPool,
+    backend: Backend,
 }
+
+/// SQLite settings for every connection. WAL + NORMAL: a commit is in the WAL file
+/// before we answer, so a killed process loses nothing acknowledged.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
 
 impl Store {
     /// Opens (creating if needed) the database and applies migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
         let open = |source| StoreError::Open {
             url: redact_url(url),
             source,
         };
-        if url.starts_with("postgres") {
-            return Err(open(sqlx::Error::Configuration(
-                "PostgreSQL is not supported by this build yet; unset DATABASE_URL to use SQLite"
-                    .into(),
-            )));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(open)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            return Ok(Self {
+                writer: pool.clone(),
+                pool,
+                backend: Backend::Postgres,
+            });
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open)?
-            .create_if_missing(true)
-            // WAL + NORMAL: a commit is in the WAL file before we answer, so a killed
-            // process loses nothing acknowledged; only power loss could.
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        if let Some(path) = url
+        let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .map(|p| p.split('?').next().unwrap_or(p))
-            && let Some(dir) = std::path::Path::new(path).parent()
+            .ok_or_else(|| {
+                open(sqlx::Error::Configuration(
+                    "not a sqlite: or postgres:// URL".into(),
+                ))
+            })?;
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(file).parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).map_err(|e| open(sqlx::Error::Io(e)))?;
         }
+        let url = if path.contains('?') {
+            url.to_string()
+        } else {
+            format!("{url}?mode=rwc")
+        };
         // The writer never checkpoints (its commits would wait for the checkpoint's
         // fsync); a background task does, without blocking it.
-        let writer = SqlitePoolOptions::new()
+        let writer = AnyPoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await
             .map_err(open)?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await
             .map_err(open)?;
-        let store = Self { pool, writer };
+        let store = Self {
+            pool,
+            writer,
+            backend: Backend::Sqlite,
+        };
         tokio::spawn(checkpoint_wal(store.pool.clone()));
         Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A trivial query, for `/healthz`.
@@ -99,7 +148,7 @@ impl Store {
 
 /// Copies the write-ahead log into the database every second (PASSIVE: never waits
 /// for, nor blocks, the writer), so the log stays small without slowing commits.
-async fn checkpoint_wal(pool: SqlitePool) {
+async fn checkpoint_wal(pool: AnyPool) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;

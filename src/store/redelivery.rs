@@ -30,7 +30,7 @@ pub struct JobRun {
 
 impl Store {
     pub async fn job_run(&self, job: &str) -> Result<Option<JobRun>, StoreError> {
-        let row = sqlx::query("SELECT last_run_at, summary FROM job_runs WHERE job = ?")
+        let row = sqlx::query("SELECT last_run_at, summary FROM job_runs WHERE job = $1")
             .bind(job)
             .fetch_optional(&self.pool)
             .await?;
@@ -51,7 +51,7 @@ impl Store {
         summary: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO job_runs (job, last_run_at, summary) VALUES (?, ?, ?) \
+            "INSERT INTO job_runs (job, last_run_at, summary) VALUES ($1, $2, $3) \
              ON CONFLICT (job) DO UPDATE SET last_run_at = excluded.last_run_at, \
              summary = excluded.summary",
         )
@@ -67,7 +67,7 @@ impl Store {
     pub async fn claim_redelivery(&self, r: &Redelivery) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO redeliveries (guid, hook_delivery_id, event, action, delivered_at, \
-             status_code, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             status_code, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (guid) DO NOTHING",
         )
         .bind(&r.guid)
@@ -84,7 +84,7 @@ impl Store {
 
     /// Gives a claim back after GitHub refused the request, so a later run asks again.
     pub async fn release_redelivery(&self, guid: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM redeliveries WHERE guid = ?")
+        sqlx::query("DELETE FROM redeliveries WHERE guid = $1")
             .bind(guid)
             .execute(&self.writer)
             .await?;
@@ -95,7 +95,7 @@ impl Store {
     pub async fn list_redeliveries(&self, limit: i64) -> Result<Vec<Redelivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT guid, hook_delivery_id, event, action, delivered_at, status_code, \
-             requested_at FROM redeliveries ORDER BY id DESC LIMIT ?",
+             requested_at FROM redeliveries ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
