@@ -113,6 +113,8 @@ pub struct IncidentService {
     default_runbook: Runbook,
     default_templates: HashMap<String, String>,
     locks: locks::KeyLocks,
+    /// Names this process in store leases.
+    instance: String,
     /// Labels known to exist, per repository: created at most once per process.
     labels_ensured: Mutex<HashSet<(RepoName, String)>>,
 }
@@ -144,6 +146,7 @@ impl IncidentService {
             default_runbook,
             default_templates,
             locks: locks::KeyLocks::default(),
+            instance: uuid::Uuid::new_v4().to_string(),
             labels_ensured: Mutex::new(HashSet::new()),
         }
     }
@@ -164,6 +167,35 @@ impl IncidentService {
         new: NewDeclaration,
     ) -> Result<Declared, IncidentError> {
         let _guard = self.locks.lock(&new.key).await;
+        // Other instances on the same database: one declaration of a key at a time.
+        let lease = format!("declare:{}", new.key);
+        self.lease(&lease).await?;
+        let result = self.declare_leased(ctx, new).await;
+        if let Err(e) = self.store.unlock(&lease, &self.instance).await {
+            tracing::warn!(error = %e, "could not give the declaration lease back; it expires by itself");
+        }
+        result
+    }
+
+    /// Waits (up to 30 s) for the store lease `name`; another instance holding it
+    /// longer is a transient error, retried later.
+    async fn lease(&self, name: &str) -> Result<(), IncidentError> {
+        for _ in 0..300 {
+            if self.store.try_lock(name, &self.instance, 120_000).await? {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(IncidentError::Store(crate::store::StoreError::NotFound(
+            format!("{name} is held by another instance; try again"),
+        )))
+    }
+
+    async fn declare_leased(
+        &self,
+        ctx: &RepoContext,
+        new: NewDeclaration,
+    ) -> Result<Declared, IncidentError> {
         let now = self.clock.now();
         let d = &new.declaration;
         let row = NewIncident {

@@ -223,6 +223,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Extends the leases of the deliveries `worker` is handling (its heartbeat): a
+    /// worker that dies stops renewing, and its deliveries become claimable again.
+    pub async fn renew_leases(&self, worker: &str, lease_ms: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET lease_until = $1 WHERE status = 'running' AND claimed_by = $2",
+        )
+        .bind(now_ms() + lease_ms)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     pub async fn complete_delivery(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE deliveries SET status = 'done', finished_at = $1, lease_until = NULL, \

@@ -6,6 +6,7 @@
 mod inbox;
 mod incidents;
 mod installations;
+mod locks;
 mod redelivery;
 
 use std::time::Duration;

@@ -24,7 +24,8 @@ pub struct WorkerConfig {
     pub max_attempts: i64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// How long a claim holds before another worker may take the delivery over.
+    /// How long a claim holds without a heartbeat before another worker may take the
+    /// delivery over (the heartbeat renews it every third of this).
     pub lease: Duration,
     /// How long shutdown waits for handlers in flight before handing them back.
     pub drain_timeout: Duration,
@@ -37,7 +38,7 @@ impl Default for WorkerConfig {
             max_attempts: 8,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(15 * 60),
-            lease: Duration::from_secs(10 * 60),
+            lease: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(20),
         }
     }
@@ -59,6 +60,7 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(this.config.concurrency));
         let mut tasks = JoinSet::new();
         let mut gauge_at = Instant::now() - Duration::from_secs(1);
+        let mut heartbeat = tokio::time::interval(this.config.lease / 3);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -97,6 +99,11 @@ impl Worker {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
+                _ = heartbeat.tick(), if !tasks.is_empty() => {
+                    if let Err(e) = this.store.renew_leases(&this.id, this.config.lease.as_millis() as i64).await {
+                        tracing::warn!(error = %e, "could not renew delivery leases");
+                    }
+                }
             }
         }
         this.drain(tasks).await;

@@ -61,6 +61,8 @@ async fn child_server() {
     let dir = PathBuf::from(dir);
     let settings = Settings::from_args(&test_args(&dir.join("data"))).unwrap();
     let mut service = Service::new(settings).await.unwrap();
+    // With PostgreSQL a dead instance's claims are taken over when their lease runs out.
+    service.worker_config.lease = Duration::from_secs(3);
     service.registry.on(
         "issues",
         std::sync::Arc::new(BlockingHandler { dir: dir.clone() }),

@@ -3,5 +3,6 @@
 
 pub mod fake_github;
 pub mod git_fixture;
+pub mod postgres;
 pub mod service;
 pub mod webhook;

@@ -57,9 +57,17 @@ pub struct TestService {
 }
 
 /// Settings for a test: a fresh data directory and the test webhook secret.
+///
+/// With `RESPONDER_TEST_DATABASE=postgres` the service gets a fresh PostgreSQL
+/// database instead of SQLite (see `tests/it/postgres.rs`).
 pub fn test_args(data_dir: &Path) -> SettingsArgs {
+    let database_url = match std::env::var("RESPONDER_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Some(crate::support::postgres::database_for(data_dir)),
+        _ => None,
+    };
     SettingsArgs {
         data_dir: data_dir.to_path_buf(),
+        database_url,
         github_webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..SettingsArgs::default()
     }
@@ -251,14 +259,7 @@ pub const AGENT_SECRET: &str = "test-agent-secret-0123456789abcdef";
 
 /// Settings pointing a service at `fake` as its GitHub, with the agent API on.
 pub fn app_args(data_dir: &Path, fake: &crate::support::fake_github::FakeGitHub) -> SettingsArgs {
-    SettingsArgs {
-        github_api_url: fake.api_url(),
-        github_server_url: fake.server_url(),
-        github_app_id: Some(fake.app_id().to_string()),
-        github_app_private_key: Some(fake.private_key_pem().to_string()),
-        agent_secret: Some(AGENT_SECRET.into()),
-        ..test_args(data_dir)
-    }
+    fake_args(data_dir, fake, AGENT_SECRET)
 }
 
 /// An agent token for `repos` with `scopes`, valid for `ttl_secs` (negative: expired).
