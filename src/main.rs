@@ -99,10 +99,12 @@ enum Command {
     /// `./templates` and `./.github/ISSUE_TEMPLATE` when present, else the built-in
     /// defaults.
     Check {
-        /// A repository checkout whose overrides to check before pushing them:
-        /// `.github/responder.toml`, `.github/responder/runbook.toml`,
-        /// `.github/responder/templates/*.tera`, `.github/ISSUE_TEMPLATE/*.yml`.
-        #[arg(long, value_name = "DIR")]
+        /// A repository's `.github/responder.toml` (FILE), or a checkout (DIR) whose
+        /// overrides to check before pushing them: `.github/responder.toml`,
+        /// `.github/responder/runbook.toml`, `.github/responder/templates/*.tera`,
+        /// `.github/ISSUE_TEMPLATE/*.yml`. A FILE inside a checkout's `.github/`
+        /// checks the whole checkout.
+        #[arg(long, value_name = "FILE|DIR")]
         repo_config: Option<PathBuf>,
         /// Directory of the default templates and `runbook.toml`.
         #[arg(long, value_name = "DIR")]
@@ -378,8 +380,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let templates = pick(templates, "templates", builtin.templates());
             let forms = pick(forms, ".github/ISSUE_TEMPLATE", builtin.forms());
-            let problems =
-                responder::incident::check::check_all(&templates, &forms, repo_config.as_deref());
+            // CONTRACT.md names a FILE (`.github/responder.toml`); a repository checkout
+            // (its root) checks every override in it.
+            let mut problems = Vec::new();
+            let checkout = match repo_config.as_deref() {
+                Some(p) if p.is_file() => {
+                    match std::fs::read_to_string(p) {
+                        Ok(text) => {
+                            if let Err(e) = responder::incident::config::RepoConfig::parse(&text) {
+                                problems.push(format!("{}: {e}", p.display()));
+                            }
+                        }
+                        Err(e) => problems.push(format!("{}: {e}", p.display())),
+                    }
+                    // `<root>/.github/responder.toml` → also check `<root>`'s overrides.
+                    p.parent()
+                        .filter(|d| d.file_name().is_some_and(|n| n == ".github"))
+                        .and_then(|d| d.parent())
+                        .map(std::path::Path::to_path_buf)
+                }
+                other => other.map(std::path::Path::to_path_buf),
+            };
+            problems.extend(responder::incident::check::check_all(
+                &templates,
+                &forms,
+                checkout.as_deref(),
+            ));
+            problems.dedup();
             if problems.is_empty() {
                 println!(
                     "incident content: ok (templates {}, forms {}{})",
