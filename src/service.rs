@@ -21,6 +21,7 @@ use crate::incident::service::IncidentService;
 use crate::settings::Settings;
 use crate::store::{Backend, Store};
 use crate::telemetry;
+use crate::webhook::completions::Completions;
 use crate::webhook::{
     Inbox, RedeliveryConfig, RedeliveryJob, Registry, Worker, WorkerConfig, handlers,
 };
@@ -130,6 +131,7 @@ impl Service {
             work_ready: self.work_ready.clone(),
             config: self.worker_config.clone(),
             id: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
+            completions: Completions::start(self.state.store.clone()),
         };
         tokio::spawn(worker.run(shutdown))
     }

@@ -237,14 +237,27 @@ impl Store {
     }
 
     pub async fn complete_delivery(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query(
+        self.complete_deliveries(&[id]).await
+    }
+
+    /// Marks handled deliveries done in one statement (the worker groups them).
+    pub async fn complete_deliveries(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = (0..ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
             "UPDATE deliveries SET status = 'done', finished_at = $1, lease_until = NULL, \
-             claimed_by = NULL WHERE id = $2",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
+             claimed_by = NULL WHERE id IN ({list})"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms());
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.execute(&self.writer).await?;
         Ok(())
     }
 

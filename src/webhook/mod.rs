@@ -5,6 +5,7 @@
 //! Nothing here knows axum; the HTTP edge calls `signature::verify`, `envelope::parse`
 //! and `Inbox::submit`, and nothing else.
 
+pub mod completions;
 pub mod envelope;
 pub mod handlers;
 pub mod inbox;

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::completions::Completions;
 use super::registry::{Event, HandlerError, Registry};
 use crate::store::{Delivery, Store, now_ms};
 use crate::types::{InstallationId, RepoName};
@@ -51,6 +52,7 @@ pub struct Worker {
     pub config: WorkerConfig,
     /// Identifies this process's claims.
     pub id: String,
+    pub completions: Completions,
 }
 
 impl Worker {
@@ -193,7 +195,7 @@ impl Worker {
                 tracing::info!(handlers = ran, "delivery handled");
                 metrics::counter!("responder_deliveries_processed_total", "event" => event)
                     .increment(1);
-                self.store.complete_delivery(delivery.id).await
+                self.completions.done(delivery.id).await
             }
             Err(e) => {
                 metrics::counter!("responder_deliveries_failed_total", "event" => event)
@@ -213,6 +215,7 @@ impl Worker {
                 self.store
                     .fail_delivery(delivery.id, &e.to_string(), retry_at)
                     .await
+                    .map_err(|e| e.to_string())
             }
         };
         if let Err(e) = outcome {
