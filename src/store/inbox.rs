@@ -65,8 +65,6 @@ pub struct Delivery {
     pub action: Option<String>,
     pub repo: Option<String>,
     pub installation_id: Option<i64>,
-    #[serde(skip)]
-    pub payload: String,
     pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -74,7 +72,7 @@ pub struct Delivery {
     pub next_attempt_at: i64,
 }
 
-const COLUMNS: &str = "id, delivery_id, event, action, repo, installation_id, payload, status, \
+const COLUMNS: &str = "id, delivery_id, event, action, repo, installation_id, status, \
                        attempts, last_error, received_at, next_attempt_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
@@ -86,7 +84,6 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
         action: row.try_get("action")?,
         repo: row.try_get("repo")?,
         installation_id: row.try_get("installation_id")?,
-        payload: row.try_get("payload")?,
         status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Pending),
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
@@ -221,6 +218,16 @@ impl Store {
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|d| d.id);
         Ok(out)
+    }
+
+    /// A delivery's payload (read only when a handler needs it: up to 25 MiB).
+    pub async fn delivery_payload(&self, id: i64) -> Result<String, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT payload FROM deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Extends the leases of the deliveries `worker` is handling (its heartbeat): a

@@ -65,6 +65,12 @@ impl Registry {
         self
     }
 
+    /// Whether any handler listens to this event (`name`, or `name.action`).
+    pub fn handles(&self, name: &str, action: Option<&str>) -> bool {
+        self.handlers.contains_key(name)
+            || action.is_some_and(|a| self.handlers.contains_key(&format!("{name}.{a}")))
+    }
+
     /// Runs every matching handler in registration order; the first error stops it.
     /// Returns how many ran (0: nobody listens to this event).
     pub async fn dispatch(&self, event: &Event) -> Result<usize, HandlerError> {
