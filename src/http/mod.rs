@@ -4,6 +4,7 @@ mod agent;
 mod diff;
 mod error;
 mod health;
+mod setup;
 mod webhook;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use error::ApiError;
 use crate::diff::DiffService;
 use crate::github::GitHub;
 use crate::settings::Settings;
+use crate::setup::Setup;
 use crate::store::Store;
 use crate::types::Secret;
 use crate::webhook::Inbox;
@@ -37,11 +39,13 @@ pub struct AppState {
     pub store: Store,
     pub inbox: Inbox,
     pub metrics: PrometheusHandle,
+    /// The App identity in use (replaced by one-click setup) and the setup flow.
+    pub setup: Arc<Setup>,
 }
 
 impl AppState {
     pub fn webhook_secrets(&self) -> Vec<Secret> {
-        self.settings.webhook_secrets.clone()
+        self.setup.live().webhook_secrets.clone()
     }
 }
 
@@ -55,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/files", get(diff::files))
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/diff", get(diff::diff))
+        .route("/", get(setup::home))
+        .route("/setup/callback", get(setup::callback))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .with_state(state)
