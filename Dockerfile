@@ -6,7 +6,7 @@
 #            the freshly mounted volume to the `responder` user, then drops to it;
 #   runtime  the default target: the same image, running as `responder` from the start
 #            (Docker and Kubernetes volumes take the image's ownership of /data).
-# Templates, issue forms and migrations are compiled into the binary: the runtime
+# Templates, issue forms, the App manifest and migrations are compiled into the binary: the runtime
 # image holds nothing but the binary and what it links.
 
 ARG RUST_VERSION=1.94
@@ -22,6 +22,8 @@ COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
 COPY .github/ISSUE_TEMPLATE ./.github/ISSUE_TEMPLATE
+# The App manifest: the setup page builds the manifest it posts to GitHub from it.
+COPY app.yml ./
 # Cargo.toml names the benchmarks; their sources must exist for the manifest to load.
 COPY bench ./bench
 # The caches keep dependencies compiled between builds; the binary is copied out of

@@ -11,6 +11,7 @@ pub mod http;
 pub mod incident;
 pub mod service;
 pub mod settings;
+pub mod setup;
 pub mod store;
 pub mod telemetry;
 pub mod types;

@@ -295,6 +295,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 })
                 .with_context(|| format!("{target:?} is not of the form OWNER/REPO#NUMBER"))?;
             let via = responder::diff::Via::parse(&via).context("--via takes auto, api or git")?;
+            let (settings, _) = responder::setup::with_stored_credentials(settings)?;
             let github = responder::service::github_client(&settings)?;
             let diffs = responder::service::diff_service(&settings, github)?;
             let answer = diffs

@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, SystemClock};
 use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
-use crate::github::{AppClient, GitHub, RetryPolicy};
+use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
 use crate::http::{self, AppState};
 use crate::incident::service::IncidentService;
 use crate::settings::Settings;
+use crate::setup::Setup;
 use crate::store::{Backend, Store};
 use crate::telemetry;
 use crate::webhook::completions::Completions;
@@ -49,7 +50,8 @@ pub struct Service {
     pub registry: Registry,
     pub worker_config: WorkerConfig,
     /// `None` when the job is off: `RESPONDER_REDELIVERY_INTERVAL=0`, or the App is not
-    /// configured (it could neither list deliveries nor receive them again).
+    /// configured (it could neither list deliveries nor receive them again); in the
+    /// latter case `spawn_redelivery` starts it once one-click setup has run.
     pub redelivery: Option<RedeliveryConfig>,
     work_ready: Arc<Notify>,
 }
@@ -83,7 +85,14 @@ impl Service {
                 "deliveries were in flight when the last process stopped; handling them again"
             );
         }
-        let github = github_client_with(&settings, options.clock.clone(), options.retry_policy)?;
+        let (settings, live) = crate::setup::with_stored_credentials(settings)?;
+        let swap = Arc::new(SwappableGitHub::new(github_client_with(
+            &settings,
+            options.clock.clone(),
+            options.retry_policy,
+        )?));
+        let github: Arc<dyn GitHub> = swap.clone();
+        let setup = Arc::new(Setup::new(&settings, live, swap));
         let diffs = diff_service(&settings, github.clone())?;
         let incidents = Arc::new(IncidentService::new(
             github.clone(),
@@ -109,6 +118,7 @@ impl Service {
             inbox,
             incidents,
             metrics: telemetry::metrics(),
+            setup,
         };
         Ok(Self {
             state,
@@ -137,14 +147,28 @@ impl Service {
     }
 
     /// Starts the redelivery job unless it is off; it stops when `shutdown` turns true.
+    /// Without App settings but with an interval, it starts once setup configures the App.
     pub fn spawn_redelivery(&self, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
-        let job = RedeliveryJob {
+        let job = |config| RedeliveryJob {
             store: self.state.store.clone(),
             github: self.state.github.clone(),
             clock: Arc::new(SystemClock),
-            config: self.redelivery.clone()?,
+            config,
         };
-        Some(tokio::spawn(job.run(shutdown)))
+        if let Some(config) = self.redelivery.clone() {
+            return Some(tokio::spawn(job(config).run(shutdown)));
+        }
+        let interval = self.state.settings.redelivery_interval?;
+        let job = job(RedeliveryConfig::every(interval));
+        let mut configured = self.state.setup.watch_configured();
+        let mut stop = shutdown.clone();
+        Some(tokio::spawn(async move {
+            tokio::select! {
+                ready = configured.wait_for(|c| *c) => if ready.is_err() { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            job.run(shutdown).await
+        }))
     }
 
     /// Serves until `signal` resolves: stops accepting, lets the worker finish or hand
@@ -158,11 +182,12 @@ impl Service {
         let worker = self.spawn_worker(stop_rx.clone());
         let redelivery = self.spawn_redelivery(stop_rx);
         let addr = listener.local_addr()?;
-        let missing = self.state.settings.missing_github();
+        let missing = self.state.setup.live().missing();
         if missing.is_empty() {
             tracing::info!(%addr, "serving");
         } else {
-            tracing::warn!(%addr, missing = ?missing, "serving without GitHub App settings: webhook and GitHub routes answer 503 until they are set");
+            let setup_page = format!("{}/", self.state.setup.public_url());
+            tracing::warn!(%addr, missing = ?missing, setup_page, "serving without GitHub App settings: webhook and GitHub routes answer 503 until they are set; open the setup page to register the App in one click");
         }
         axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {

@@ -55,6 +55,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "RESPONDER_AGENT_SECRET", hide_env_values = true)]
     pub agent_secret: Option<String>,
 
+    /// The URL GitHub and browsers reach this service at (webhook and setup
+    /// callback URLs are built from it); default `http://<RESPONDER_LISTEN>`.
+    #[arg(long, env = "RESPONDER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "RESPONDER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -79,6 +84,7 @@ impl Default for SettingsArgs {
             github_api_url: "https://api.github.com".into(),
             github_server_url: "https://github.com".into(),
             agent_secret: None,
+            public_url: None,
             log_format: "pretty".into(),
             redelivery_interval: "15m".into(),
         }
@@ -111,6 +117,8 @@ pub struct Settings {
     pub api_url: String,
     pub server_url: String,
     pub agent_secret: Option<Secret>,
+    /// Where GitHub and browsers reach this service, without a trailing slash.
+    pub public_url: String,
     pub log_format: LogFormat,
     /// `None`: the redelivery job is off.
     pub redelivery_interval: Option<Duration>,
@@ -203,6 +211,21 @@ impl Settings {
             Some(s) => Some(Secret::new(s)),
         };
 
+        let public_url = match args.public_url.as_deref().map(str::trim) {
+            None | Some("") => format!("http://{listen}"),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                url.trim_end_matches('/').to_string()
+            }
+            Some(url) => {
+                problems.push(err(
+                    "RESPONDER_PUBLIC_URL",
+                    format!("{url:?} is not an http(s) URL"),
+                    "Set the URL GitHub reaches this service at, e.g. https://responder.example.com.",
+                ));
+                String::new()
+            }
+        };
+
         let log_format = match args.log_format.to_ascii_lowercase().as_str() {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -249,6 +272,7 @@ impl Settings {
             api_url: args.github_api_url.trim_end_matches('/').to_string(),
             server_url: args.github_server_url.trim_end_matches('/').to_string(),
             agent_secret,
+            public_url,
             log_format,
             redelivery_interval,
         })

@@ -4,8 +4,11 @@
 
 pub mod app;
 mod client;
+pub mod credentials;
 pub mod error;
+pub mod manifest;
 pub mod models;
+mod swap;
 pub mod tokens;
 pub mod transport;
 
@@ -14,6 +17,7 @@ use async_trait::async_trait;
 pub use client::AppClient;
 pub use error::GitHubError;
 pub use models::*;
+pub use swap::SwappableGitHub;
 pub use transport::RetryPolicy;
 
 use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret, Sha};

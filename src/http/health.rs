@@ -9,7 +9,7 @@ use super::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let store_ok = state.store.ping().await.is_ok();
-    let missing = state.settings.missing_github();
+    let missing = state.setup.live().missing();
     let body = serde_json::json!({
         "status": if store_ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),

@@ -5,6 +5,7 @@ mod diff;
 mod error;
 mod health;
 mod incidents;
+mod setup;
 mod webhook;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::diff::DiffService;
 use crate::github::GitHub;
 use crate::incident::service::IncidentService;
 use crate::settings::Settings;
+use crate::setup::Setup;
 use crate::store::Store;
 use crate::types::Secret;
 use crate::webhook::Inbox;
@@ -40,11 +42,13 @@ pub struct AppState {
     pub inbox: Inbox,
     pub incidents: Arc<IncidentService>,
     pub metrics: PrometheusHandle,
+    /// The App identity in use (replaced by one-click setup) and the setup flow.
+    pub setup: Arc<Setup>,
 }
 
 impl AppState {
     pub fn webhook_secrets(&self) -> Vec<Secret> {
-        self.settings.webhook_secrets.clone()
+        self.setup.live().webhook_secrets.clone()
     }
 }
 
@@ -58,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/files", get(diff::files))
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/diff", get(diff::diff))
+        .route("/", get(setup::home))
+        .route("/setup/callback", get(setup::callback))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/v1/incidents", post(incidents::declare))

@@ -29,7 +29,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         return reject(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_configured",
-            "webhooks cannot be verified: set GITHUB_WEBHOOK_SECRET (the App's webhook secret) and restart".into(),
+            "webhooks cannot be verified: set up the GitHub App from this service's / page, or set GITHUB_WEBHOOK_SECRET (the App's webhook secret) and restart".into(),
         );
     }
     if let Err(e) = signature::verify(&secrets, &body, header(&headers, "x-hub-signature-256")) {
