@@ -17,7 +17,7 @@ use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy};
 use crate::http::{self, AppState};
-use crate::incident::service::IncidentService;
+use crate::incident::service::{IncidentService, RcaReminders};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::telemetry;
@@ -140,6 +140,19 @@ impl Service {
         Some(tokio::spawn(job.run(shutdown)))
     }
 
+    /// The RCA due-reminder job over this service's store, GitHub and clock (tests
+    /// call its `run_once` with the injected time).
+    pub fn reminders(&self) -> RcaReminders {
+        RcaReminders::new(self.state.incidents.clone())
+    }
+
+    /// Starts the RCA due-reminder job when the App is configured (it comments on
+    /// issues); it stops when `shutdown` turns true.
+    pub fn spawn_reminders(&self, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+        self.state.settings.app.as_ref()?;
+        Some(tokio::spawn(self.reminders().run(shutdown)))
+    }
+
     /// Serves until `signal` resolves: stops accepting, lets the worker finish or hand
     /// back what is in flight, then returns.
     pub async fn run(
@@ -149,7 +162,8 @@ impl Service {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.spawn_worker(stop_rx.clone());
-        let redelivery = self.spawn_redelivery(stop_rx);
+        let redelivery = self.spawn_redelivery(stop_rx.clone());
+        let reminders = self.spawn_reminders(stop_rx);
         let addr = listener.local_addr()?;
         let missing = self.state.settings.missing_github();
         if missing.is_empty() {
@@ -168,6 +182,9 @@ impl Service {
         worker.await.context("the worker panicked")?;
         if let Some(job) = redelivery {
             job.await.context("the redelivery job panicked")?;
+        }
+        if let Some(job) = reminders {
+            job.await.context("the RCA reminder job panicked")?;
         }
         tracing::info!("stopped");
         Ok(())

@@ -6,6 +6,7 @@ pub mod app;
 mod client;
 pub mod error;
 pub mod models;
+pub mod proposal;
 pub mod tokens;
 pub mod transport;
 

@@ -6,6 +6,7 @@
 mod inbox;
 mod incidents;
 mod installations;
+mod lifecycle;
 mod redelivery;
 
 use std::str::FromStr;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
+pub use lifecycle::{IncidentFilter, RcaState};
 pub use redelivery::{JobRun, Redelivery};
 
 #[derive(Debug, thiserror::Error)]
