@@ -49,8 +49,8 @@ pub async fn propose(
         match gh.create_branch(repo, &p.branch, &sha).await {
             Ok(()) => {}
             // Created meanwhile by a concurrent run (or a lost answer): use it.
-            Err(GitHubError::Invalid { .. })
-                if gh.branch_sha(repo, &p.branch).await?.is_some() => {}
+            Err(GitHubError::Invalid { .. }) if gh.branch_sha(repo, &p.branch).await?.is_some() => {
+            }
             Err(e) => return Err(e),
         }
     }

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-pub use context::RepoContext;
 pub use closing::{Closed, IssueClosed};
+pub use context::RepoContext;
 pub use lifecycle::Change;
 pub use postmortem::{RcaOutcome, rca_branch};
 pub use reminders::{RcaReminders, ReminderReport};

@@ -69,7 +69,11 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(rca_from_row).transpose()?.unwrap_or_default())
+        Ok(row
+            .as_ref()
+            .map(rca_from_row)
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// Records the RCA issue closed at `at`; returns whether it was open before (so
@@ -138,7 +142,12 @@ impl Store {
     }
 
     /// The pull request that carries the RCA's runbook updates.
-    pub async fn record_runbook_pr(&self, id: i64, number: u64, url: &str) -> Result<(), StoreError> {
+    pub async fn record_runbook_pr(
+        &self,
+        id: i64,
+        number: u64,
+        url: &str,
+    ) -> Result<(), StoreError> {
         self.ensure_rca_row(id).await?;
         sqlx::query(
             "UPDATE rca_lifecycle SET runbook_pr_number = $2, runbook_pr_url = $3 \
@@ -184,7 +193,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("severity")?, r.try_get("status")?, r.try_get("n")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("severity")?,
+                    r.try_get("status")?,
+                    r.try_get("n")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }

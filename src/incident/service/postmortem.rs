@@ -103,10 +103,13 @@ impl IncidentService {
             return Ok(RcaOutcome::Complete);
         }
         let text = runbook_file(&runbook)?;
-        let rca = inc.rca_issue.clone().unwrap_or_else(|| crate::store::IssueLink {
-            number: c.number,
-            url: String::new(),
-        });
+        let rca = inc
+            .rca_issue
+            .clone()
+            .unwrap_or_else(|| crate::store::IssueLink {
+                number: c.number,
+                url: String::new(),
+            });
         let proposal = Proposal {
             branch: rca_branch(rca.number.0),
             files: vec![(RUNBOOK_OVERRIDE_PATH.to_string(), text)],

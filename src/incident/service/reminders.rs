@@ -77,7 +77,12 @@ impl RcaReminders {
                 return;
             }
             match self.run_once(self.incidents.now()).await {
-                Ok(r) => tracing::info!(reminded = r.reminded.len(), closed = r.found_closed.len(), failed = r.failed.len(), "RCA reminder run finished"),
+                Ok(r) => tracing::info!(
+                    reminded = r.reminded.len(),
+                    closed = r.found_closed.len(),
+                    failed = r.failed.len(),
+                    "RCA reminder run finished"
+                ),
                 Err(e) => tracing::warn!(error = %e, "RCA reminder run failed"),
             }
             wait = self.interval;
@@ -100,7 +105,11 @@ impl IncidentService {
         let issue = self.github.issue(&inc.target_repo, rca.number).await?;
         if issue.state == "closed" {
             self.store
-                .mark_rca_closed(inc.id, now.timestamp_millis(), issue.state_reason.as_deref())
+                .mark_rca_closed(
+                    inc.id,
+                    now.timestamp_millis(),
+                    issue.state_reason.as_deref(),
+                )
                 .await?;
             return Ok(false);
         }
@@ -111,7 +120,9 @@ impl IncidentService {
             .map(|u| format!("@{}", u.login))
             .collect();
         let ask = match who.is_empty() {
-            true => "Nobody is assigned: assign its owner so the reminder reaches them.".to_string(),
+            true => {
+                "Nobody is assigned: assign its owner so the reminder reaches them.".to_string()
+            }
             false => format!("{}: please finish it.", who.join(" ")),
         };
         let text = format!(
@@ -127,7 +138,12 @@ impl IncidentService {
             .record_rca_reminder(inc.id, day, now.timestamp_millis())
             .await?;
         metrics::counter!("responder_rca_reminders_total").increment(1);
-        tracing::info!(incident = inc.id, rca = rca.number.0, day, "RCA reminder posted");
+        tracing::info!(
+            incident = inc.id,
+            rca = rca.number.0,
+            day,
+            "RCA reminder posted"
+        );
         Ok(true)
     }
 }
