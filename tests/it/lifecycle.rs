@@ -591,3 +591,76 @@ async fn form_and_template_rca_bodies_propose_the_same_runbook() {
     };
     assert_eq!(file(&a), file(&b));
 }
+
+async fn get(w: &World, path: &str, token: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", w.svc.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn incidents_are_listed_with_timings_only_for_granted_repositories_and_counted_in_metrics() {
+    let w = world().await;
+    let a = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let b = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
+    w.set_time(w.clock.now() + chrono::Duration::minutes(30));
+    w.close(bug_no(&a), "completed", "close-a").await;
+    let token = crate::support::service::agent_token(&["acme/*"], &["diff:read"], 600);
+
+    let (status, all) = get(&w, "/v1/incidents", &token).await;
+    assert_eq!(status, 200, "{all}");
+    let ids: Vec<i64> = all["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [b.id, a.id], "newest first");
+    let (_, resolved) = get(&w, "/v1/incidents?repo=Acme/Evals&status=resolved", &token).await;
+    let one = &resolved["incidents"][0];
+    assert_eq!(
+        resolved["incidents"].as_array().unwrap().len(),
+        1,
+        "{resolved}"
+    );
+    assert_eq!(one["id"], a.id);
+    assert_eq!(one["timings"]["time_to_resolve_seconds"], 1800);
+    assert_eq!(one["timings"]["time_to_rca_seconds"], Value::Null);
+    assert_eq!(one["bug_issue"]["number"], bug_no(&a));
+    assert_eq!(one["rca_issue"]["url"], w.url(rca_no(&a)));
+    let (_, sev3) = get(&w, "/v1/incidents?severity=sev-3", &token).await;
+    assert_eq!(sev3["incidents"].as_array().unwrap().len(), 1);
+    assert_eq!(sev3["incidents"][0]["id"], b.id);
+    let (status, _) = get(&w, "/v1/incidents?status=gone", &token).await;
+    assert_eq!(status, 422);
+
+    let other = crate::support::service::agent_token(&["acme/other"], &["diff:read"], 600);
+    let (status, _) = get(&w, "/v1/incidents?repo=acme/evals", &other).await;
+    assert_eq!(status, 403);
+    let (status, none) = get(&w, "/v1/incidents", &other).await;
+    assert_eq!(
+        (status, none["incidents"].as_array().unwrap().len()),
+        (200, 0)
+    );
+
+    let metrics = reqwest::get(format!("{}/metrics", w.svc.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "responder_incidents{severity=\"SEV2\",status=\"resolved\"}",
+        "responder_incidents{severity=\"SEV3\",status=\"open\"}",
+        "responder_incident_time_to_resolve_seconds_bucket{severity=\"SEV2\",le=\"1800\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+}
