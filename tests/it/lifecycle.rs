@@ -664,3 +664,58 @@ async fn incidents_are_listed_with_timings_only_for_granted_repositories_and_cou
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
 }
+
+/// `responder forms install --repo acme/evals` against the fake, as a person runs it.
+async fn forms_install(w: &World) -> (bool, String) {
+    let (api, id, key) = (
+        w.fake.api_url(),
+        w.fake.app_id().to_string(),
+        w.fake.private_key_pem().to_string(),
+    );
+    let data = w.tmp.path().join("cli-data");
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_responder"))
+            .args(["forms", "install", "--repo", "Acme/Evals"])
+            .env_clear()
+            .env("RESPONDER_DATA_DIR", data)
+            .env("GITHUB_API_URL", api)
+            .env("GITHUB_APP_ID", id)
+            .env("GITHUB_APP_PRIVATE_KEY", key)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forms_install_opens_one_pr_with_the_forms_and_rerunning_changes_nothing() {
+    let w = world().await;
+    let (ok, out) = forms_install(&w).await;
+    assert!(ok && out.contains("opened"), "{out}");
+    let pulls = w.fake.pulls("acme", "evals");
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].head_ref, "responder/forms");
+    for (path, content) in responder::incident::forms_install::FORMS {
+        let got = w.fake.file_on("acme", "evals", "responder/forms", path);
+        assert_eq!(got.as_deref(), Some(content), "{path}");
+    }
+    let commits = w.fake.commits_ahead("acme", "evals", "responder/forms");
+    assert_eq!(commits, 4, "one commit per form");
+
+    let (ok, out) = forms_install(&w).await;
+    assert!(
+        ok && out.contains("updated") && out.contains("up to date"),
+        "{out}"
+    );
+    assert_eq!(w.fake.pulls("acme", "evals").len(), 1);
+    assert_eq!(
+        w.fake.commits_ahead("acme", "evals", "responder/forms"),
+        commits
+    );
+}
