@@ -115,6 +115,26 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Put Responder's issue forms into a repository through a pull request.
+    Forms {
+        #[command(subcommand)]
+        action: FormsAction,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum FormsAction {
+    /// Open (or update) one PR on branch `responder/forms` adding
+    /// `.github/ISSUE_TEMPLATE/{incident,rca,bug_report,config}.yml`. Needs the App
+    /// (GITHUB_APP_ID and key) installed on the repository with contents and pull
+    /// requests write access.
+    Install {
+        /// The repository, OWNER/REPO.
+        #[arg(long)]
+        repo: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -142,7 +162,8 @@ async fn main() -> ExitCode {
         | Command::Deliveries { settings, .. }
         | Command::Diff { settings, .. }
         | Command::Token { settings, .. }
-        | Command::Check { settings, .. } => settings.clone(),
+        | Command::Check { settings, .. }
+        | Command::Forms { settings, .. } => settings.clone(),
     };
     let settings = match settings_or_exit(&settings_args) {
         Ok(s) => s,
@@ -355,6 +376,35 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             )
             .map_err(anyhow::Error::msg)?;
             println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forms {
+            action: FormsAction::Install { repo },
+            ..
+        } => {
+            let repo: responder::types::RepoName =
+                repo.parse().map_err(|e| anyhow::anyhow!("--repo: {e}"))?;
+            let missing = settings.missing_github();
+            if settings.app.is_none() {
+                anyhow::bail!(
+                    "the GitHub App is not configured (missing: {}); set these variables and try again",
+                    missing.join(", ")
+                );
+            }
+            let github = responder::service::github_client(&settings)?;
+            let done = responder::incident::forms_install::install_forms(github.as_ref(), &repo)
+                .await
+                .with_context(|| format!("could not propose the issue forms to {repo}"))?;
+            let verb = if done.opened { "opened" } else { "updated" };
+            println!(
+                "{verb} {} (committed: {})",
+                done.pull.html_url,
+                if done.committed.is_empty() {
+                    "nothing, the branch was up to date".to_string()
+                } else {
+                    done.committed.join(", ")
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {

@@ -17,7 +17,7 @@ use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
 use crate::http::{self, AppState};
-use crate::incident::service::IncidentService;
+use crate::incident::service::{IncidentService, RcaReminders};
 use crate::settings::Settings;
 use crate::setup::Setup;
 use crate::store::{Backend, Store};
@@ -160,15 +160,41 @@ impl Service {
         }
         let interval = self.state.settings.redelivery_interval?;
         let job = job(RedeliveryConfig::every(interval));
+        Some(self.spawn_when_configured(shutdown, |stop| job.run(stop)))
+    }
+
+    /// Runs a job that talks to GitHub once the App is configured (at start, or
+    /// later through the one-click setup), until `shutdown` turns true.
+    fn spawn_when_configured<F>(
+        &self,
+        shutdown: watch::Receiver<bool>,
+        job: impl FnOnce(watch::Receiver<bool>) -> F + Send + 'static,
+    ) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let mut configured = self.state.setup.watch_configured();
         let mut stop = shutdown.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             tokio::select! {
                 ready = configured.wait_for(|c| *c) => if ready.is_err() { return },
                 _ = stop.wait_for(|s| *s) => return,
             }
-            job.run(shutdown).await
-        }))
+            job(shutdown).await
+        })
+    }
+
+    /// The RCA due-reminder job over this service's store, GitHub and clock (tests
+    /// call its `run_once` with the injected time).
+    pub fn reminders(&self) -> RcaReminders {
+        RcaReminders::new(self.state.incidents.clone())
+    }
+
+    /// Starts the RCA due-reminder job; it waits for the App to be configured (it
+    /// comments on issues) and stops when `shutdown` turns true.
+    pub fn spawn_reminders(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let job = self.reminders();
+        self.spawn_when_configured(shutdown, |stop| job.run(stop))
     }
 
     /// Serves until `signal` resolves: stops accepting, lets the worker finish or hand
@@ -180,7 +206,8 @@ impl Service {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.spawn_worker(stop_rx.clone());
-        let redelivery = self.spawn_redelivery(stop_rx);
+        let redelivery = self.spawn_redelivery(stop_rx.clone());
+        let reminders = self.spawn_reminders(stop_rx);
         let addr = listener.local_addr()?;
         let missing = self.state.setup.live().missing();
         if missing.is_empty() {
@@ -201,6 +228,7 @@ impl Service {
         if let Some(job) = redelivery {
             job.await.context("the redelivery job panicked")?;
         }
+        reminders.await.context("the RCA reminder job panicked")?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
@@ -19,6 +19,12 @@ pub fn init_logs(format: LogFormat) {
     };
 }
 
+/// Seconds: 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 1 d, 2 d, 5 d, 10 d, 20 d, 30 d.
+const INCIDENT_BUCKETS: [f64; 13] = [
+    300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 432000.0, 864000.0,
+    1728000.0, 2592000.0,
+];
+
 /// The process-wide metrics recorder (installed once; later calls share it).
 pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -26,6 +32,12 @@ pub fn metrics() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0])
+                .expect("static buckets are valid")
+                // Incident durations are minutes to weeks, not request latencies.
+                .set_buckets_for_metric(
+                    Matcher::Prefix("responder_incident_time_to_".into()),
+                    &INCIDENT_BUCKETS,
+                )
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod manifest;
 pub mod models;
+pub mod proposal;
 mod swap;
 pub mod tokens;
 pub mod transport;

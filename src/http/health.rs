@@ -29,9 +29,33 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    refresh_incident_gauges(&state).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Sets `responder_incidents{severity,status}` from the store, zero for the
+/// combinations that have none (so a resolved incident leaves the open series).
+/// Read at each scrape: always current, one small GROUP BY.
+async fn refresh_incident_gauges(state: &AppState) {
+    let counts = match state.store.incident_counts().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "incident counts unavailable for /metrics");
+            return;
+        }
+    };
+    for s in crate::incident::severity::Severity::ALL {
+        for status in ["open", "resolved"] {
+            let n = counts
+                .iter()
+                .find(|(sev, st, _)| sev == s.as_str() && st == status)
+                .map_or(0, |c| c.2);
+            metrics::gauge!("responder_incidents", "severity" => s.as_str(), "status" => status)
+                .set(n as f64);
+        }
+    }
 }

@@ -4,6 +4,7 @@ mod agent;
 mod diff;
 mod error;
 mod health;
+mod incident_list;
 mod incidents;
 mod setup;
 mod webhook;
@@ -66,7 +67,10 @@ pub fn router(state: AppState) -> Router {
         .route("/setup/callback", get(setup::callback))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
-        .route("/v1/incidents", post(incidents::declare))
+        .route(
+            "/v1/incidents",
+            post(incidents::declare).get(incident_list::list),
+        )
         .route("/v1/incidents/{id}", get(incidents::show))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))

@@ -11,6 +11,7 @@ pub mod config;
 pub mod declaration;
 pub mod form;
 pub mod forms;
+pub mod forms_install;
 pub mod rca;
 pub mod render;
 pub mod runbook;

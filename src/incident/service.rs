@@ -11,9 +11,12 @@
 //! running the same declaration at once. Must never know HTTP or webhook payloads,
 //! and never post user text that the renderer or `replies` did not sanitise.
 
+mod closing;
 mod context;
 mod lifecycle;
 mod locks;
+mod postmortem;
+mod reminders;
 mod replies;
 
 use std::collections::{HashMap, HashSet};
@@ -21,8 +24,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use closing::{Closed, IssueClosed};
 pub use context::RepoContext;
 pub use lifecycle::Change;
+pub use postmortem::{RcaOutcome, rca_branch};
+pub use reminders::{RcaReminders, ReminderReport};
 
 use super::declaration::{Declaration, DeclaredVia};
 use super::render::{IssueRef, RenderError, builtin_templates};

@@ -96,7 +96,7 @@ pub struct IncidentEvent {
     pub source_key: Option<String>,
 }
 
-const COLUMNS: &str = "id, key, repo, target_repo, severity, component, title, summary, impact, \
+pub(super) const COLUMNS: &str = "id, key, repo, target_repo, severity, component, title, summary, impact, \
     started_at, links, declared_by, declared_via, dedup_key, source_issue_number, \
     source_issue_url, status, created_at, rca_due_at, resolved_at, bug_issue_number, \
     bug_issue_url, rca_issue_number, rca_issue_url, bug_linked, comment_posted";
@@ -116,7 +116,7 @@ fn repo_col(row: &sqlx::any::AnyRow, col: &str) -> Result<RepoName, sqlx::Error>
     })
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, sqlx::Error> {
+pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, sqlx::Error> {
     Ok(IncidentRecord {
         id: row.try_get("id")?,
         key: row.try_get("key")?,

@@ -6,6 +6,7 @@
 mod inbox;
 mod incidents;
 mod installations;
+mod lifecycle;
 mod locks;
 mod redelivery;
 
@@ -17,6 +18,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
+pub use lifecycle::{IncidentFilter, RcaState};
 pub use redelivery::{JobRun, Redelivery};
 
 #[derive(Debug, thiserror::Error)]

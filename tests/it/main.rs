@@ -13,6 +13,7 @@ mod fake_github;
 mod github_client;
 mod incident_check;
 mod incidents;
+mod lifecycle;
 mod postgres;
 mod redelivery;
 mod webhook_inbox;

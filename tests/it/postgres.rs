@@ -32,6 +32,7 @@ fn the_flow_tests_pass_on_postgresql_too() {
             "webhook_process::",
             "incidents::",
             "redelivery::",
+            "lifecycle::",
             "diff_api::",
             "--test-threads=4",
         ])

@@ -51,6 +51,8 @@ pub struct TestService {
     pub url: String,
     pub store: Store,
     pub data_dir: PathBuf,
+    /// The RCA due-reminder job of this service (tests call `run_once`).
+    pub reminders: Arc<responder::incident::service::RcaReminders>,
     stop: watch::Sender<bool>,
     worker: Option<tokio::task::JoinHandle<()>>,
     _tmp: Option<tempfile::TempDir>,
@@ -105,6 +107,7 @@ impl TestService {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stop_rx) = watch::channel(false);
         let worker = service.spawn_worker(stop_rx);
+        let reminders = Arc::new(service.reminders());
         let router = service.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self {
@@ -112,6 +115,7 @@ impl TestService {
             url,
             store: service.state.store.clone(),
             data_dir: args.data_dir,
+            reminders,
             stop,
             worker: Some(worker),
             _tmp: None,

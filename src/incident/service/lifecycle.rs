@@ -85,7 +85,11 @@ impl IncidentService {
                 if !recorded {
                     let mut e = event("resolved");
                     e.note = note.clone();
-                    self.store.record_incident_event(inc.id, &e).await?;
+                    if self.store.record_incident_event(inc.id, &e).await? {
+                        let secs = (at - inc.created_at).max(0) as f64 / 1000.0;
+                        metrics::histogram!("responder_incident_time_to_resolve_seconds", "severity" => inc.severity.clone())
+                            .record(secs);
+                    }
                 }
                 inc = self.reload(inc.id).await?;
                 let resolved_at = inc.resolved_at.unwrap_or(at);
@@ -133,7 +137,8 @@ impl IncidentService {
     }
 
     /// Puts `s`'s label (and only it among severities) and title prefix on the bug
-    /// and RCA issues; repeating it changes nothing.
+    /// and RCA issues, and swaps the severity label of the declaring issue if it
+    /// carries one (its title is the declarer's); repeating it changes nothing.
     async fn relabel(
         &self,
         ctx: &RepoContext,
@@ -146,6 +151,9 @@ impl IncidentService {
             (inc.bug_issue.as_ref(), bug_title(s, &inc.title)),
             (inc.rca_issue.as_ref(), rca_title(s, &inc.title)),
         ];
+        if let Some(src) = &inc.source_issue {
+            self.swap_severity_label(&inc.repo, src.number, s).await?;
+        }
         for (link, title) in issues {
             let Some(link) = link else { continue };
             let issue = self.github.issue(&inc.target_repo, link.number).await?;
@@ -172,6 +180,33 @@ impl IncidentService {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    /// On an issue that carries a severity label other than `s`'s: replaces it.
+    async fn swap_severity_label(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        s: Severity,
+    ) -> Result<(), IncidentError> {
+        let issue = self.github.issue(repo, number).await?;
+        let is_sev = |name: &str| Severity::ALL.iter().any(|x| x.label() == name);
+        let stale: Vec<&str> = issue
+            .labels
+            .iter()
+            .map(|l| l.name.as_str())
+            .filter(|n| is_sev(n) && *n != s.label())
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        for name in stale {
+            self.github.remove_label(repo, number, name).await?;
+        }
+        self.github
+            .add_labels(repo, number, &[s.label().to_string()])
+            .await?;
         Ok(())
     }
 

@@ -1,11 +1,13 @@
 //! Event handlers, one file each, registered in `register`.
 
 mod incident;
+mod incident_close;
 mod installation;
 
 use std::sync::Arc;
 
 pub use incident::{IncidentCommandHandler, IncidentIssueHandler};
+pub use incident_close::IncidentCloseHandler;
 pub use installation::InstallationHandler;
 
 use super::Registry;
@@ -32,6 +34,11 @@ pub fn register_incidents(registry: &mut Registry, incidents: &Arc<IncidentServi
     });
     registry.on("issues.opened", issues.clone());
     registry.on("issues.labeled", issues);
+    let closes = Arc::new(IncidentCloseHandler {
+        incidents: incidents.clone(),
+    });
+    registry.on("issues.closed", closes.clone());
+    registry.on("issues.reopened", closes);
     registry.on(
         "issue_comment.created",
         Arc::new(IncidentCommandHandler {

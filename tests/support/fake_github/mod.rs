@@ -276,6 +276,38 @@ impl FakeGitHub {
         number
     }
 
+    /// Changes issue `n` as a person would on GitHub: `edit` gets the stored issue.
+    pub fn edit_issue(&self, owner: &str, name: &str, n: u64, edit: impl FnOnce(&mut Issue)) {
+        let mut st = self.state();
+        let now = st.now();
+        let i = st
+            .repo_mut(owner, name)
+            .expect("repo")
+            .issue_mut(n)
+            .expect("issue");
+        edit(i);
+        i.updated_at = now;
+    }
+
+    /// The text of `path` on `branch`, read from the repository itself.
+    pub fn file_on(&self, owner: &str, name: &str, branch: &str, path: &str) -> Option<String> {
+        let bare = self.state().repo(owner, name)?.bare.clone();
+        let tip = git_repo::rev_parse(&bare, &format!("refs/heads/{branch}"))?;
+        let entry = git_repo::entry(&bare, &tip, path)?;
+        String::from_utf8(git_repo::blob(&bare, &entry.sha).ok()?).ok()
+    }
+
+    /// Commits on `branch` that its default branch lacks.
+    pub fn commits_ahead(&self, owner: &str, name: &str, branch: &str) -> u64 {
+        let bare = self.state().repo(owner, name).expect("repo").bare.clone();
+        let base = git_repo::default_branch(&bare);
+        git_repo::commit_count(
+            &bare,
+            &format!("refs/heads/{base}"),
+            &format!("refs/heads/{branch}"),
+        )
+    }
+
     /// Creates a repository label.
     pub fn add_label(&self, owner: &str, name: &str, label: &str, color: &str) {
         let mut st = self.state();

@@ -1,0 +1,172 @@
+//! `GET /v1/incidents?repo=&status=&severity=&limit=`: incidents with their issues,
+//! timings and RCA state, newest first.
+//!
+//! Purpose: let people and agents see incidents without opening GitHub. A token
+//! sees only incidents of repositories it grants (`diff:read` or `incidents:write`):
+//! naming another repository is 403, and without `repo` the others are left out
+//! silently. Must never reveal that an incident of an ungranted repository exists.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::agent::AgentAuth;
+use super::error::ApiError;
+use super::incidents::{IncidentJson, READ_SCOPES};
+use crate::incident::service::millis;
+use crate::incident::severity::{Severity, SeverityAliases};
+use crate::store::{IncidentFilter, RcaState};
+use crate::types::RepoName;
+
+/// How many incidents one answer holds at most.
+pub const MAX_LIMIT: i64 = 200;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    repo: Option<String>,
+    status: Option<String>,
+    severity: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Durations in seconds, `null` until they happen.
+#[derive(Serialize)]
+pub struct Timings {
+    pub time_to_resolve_seconds: Option<i64>,
+    pub rca_closed_at: Option<String>,
+    pub time_to_rca_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct RcaJson {
+    pub closed: bool,
+    pub close_reason: Option<String>,
+    pub reminders: i64,
+    pub last_reminded: Option<String>,
+    pub runbook_pull: Option<PullJson>,
+}
+
+#[derive(Serialize)]
+pub struct PullJson {
+    pub number: i64,
+    pub url: String,
+}
+
+#[derive(Serialize)]
+pub struct ListedIncident {
+    #[serde(flatten)]
+    pub incident: IncidentJson,
+    pub timings: Timings,
+    pub rca: RcaJson,
+}
+
+#[derive(Serialize)]
+pub struct IncidentList {
+    pub incidents: Vec<ListedIncident>,
+}
+
+fn bad(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let repo = match q.repo.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => {
+            let repo: RepoName = r
+                .parse()
+                .map_err(|e| bad("invalid_repo", format!("repo: {e}")))?;
+            if !READ_SCOPES
+                .iter()
+                .any(|s| auth.0.authorize(&repo, s).is_ok())
+            {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "this token does not grant {repo} (scope diff:read or incidents:write)"
+                    ),
+                ));
+            }
+            Some(repo)
+        }
+    };
+    let status = match q.status.as_deref().map(str::to_ascii_lowercase) {
+        None => None,
+        Some(s) if s == "open" || s == "resolved" => Some(s),
+        Some(s) => {
+            return Err(bad(
+                "invalid_status",
+                format!("status {s:?}: use open or resolved"),
+            ));
+        }
+    };
+    let severity = match q.severity.as_deref() {
+        None => None,
+        Some(s) => Some(
+            Severity::parse(s, &SeverityAliases::default())
+                .map_err(|e| bad("invalid_severity", format!("severity: {e}")))?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let filter = IncidentFilter {
+        repo: repo.as_ref().map(RepoName::full),
+        status,
+        severity,
+        // Ungranted repositories are dropped below, so read past the limit.
+        limit: if repo.is_some() { limit } else { limit * 10 },
+    };
+    let rows = state.store.list_incidents(&filter).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("{e}; try again"),
+        )
+    })?;
+    let incidents = rows
+        .into_iter()
+        .filter(|(i, _)| {
+            READ_SCOPES
+                .iter()
+                .any(|s| auth.0.authorize(&i.repo, s).is_ok())
+        })
+        .take(usize::try_from(limit).unwrap_or(50))
+        .map(|(i, rca)| listed(&i, &rca))
+        .collect();
+    Ok(Json(IncidentList { incidents }))
+}
+
+fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {
+    let secs = |to: i64| (to - i.created_at).max(0) / 1000;
+    let rfc = |ms: i64| millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // A close as not planned is no RCA.
+    let rca_done = rca
+        .closed_at
+        .filter(|_| rca.close_reason.as_deref() == Some("completed"));
+    ListedIncident {
+        incident: IncidentJson::new(i),
+        timings: Timings {
+            time_to_resolve_seconds: i.resolved_at.map(secs),
+            rca_closed_at: rca.closed_at.map(rfc),
+            time_to_rca_seconds: rca_done.map(secs),
+        },
+        rca: RcaJson {
+            closed: rca.closed_at.is_some(),
+            close_reason: rca.close_reason.clone(),
+            reminders: rca.reminder_count,
+            last_reminded: rca.reminded_day.clone(),
+            runbook_pull: rca.runbook_pr_number.map(|number| PullJson {
+                number,
+                url: rca.runbook_pr_url.clone().unwrap_or_default(),
+            }),
+        },
+    }
+}

@@ -1,0 +1,208 @@
+//! The post-mortem loop: a finished RCA feeds the runbook.
+//!
+//! When an RCA issue is closed as completed its body is read back. Required
+//! sections still empty → one comment naming them, nothing else. New commands or
+//! checklist items in its "Runbook updates" block → one pull request on the
+//! incident's repository adding them to `.github/responder/runbook.toml` (branch
+//! `responder/rca-<number>`; a later close commits to the same branch). Every
+//! comment is posted once per close, so redeliveries add nothing. Must never commit
+//! a runbook that `Runbook::parse` would refuse, nor write to the default branch.
+
+use super::closing::IssueClosed;
+use super::{IncidentError, IncidentService, marker, millis};
+use crate::github::proposal::{Proposal, propose};
+use crate::incident::check::RUNBOOK_OVERRIDE_PATH;
+use crate::incident::rca::RcaSections;
+use crate::incident::runbook::{MergeReport, Runbook, RunbookUpdates};
+use crate::incident::sanitize::sanitize_inline;
+use crate::store::IncidentRecord;
+
+/// What closing an RCA as completed did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcaOutcome {
+    /// Required sections empty: asked for them, nothing else.
+    Incomplete(Vec<&'static str>),
+    /// The Runbook updates block could not be read: said why.
+    BadUpdates,
+    /// Complete; it proposed nothing new for the runbook.
+    Complete,
+    /// Complete; its runbook updates are in this pull request.
+    RunbookPull { number: u64, url: String },
+}
+
+/// The branch of an RCA's runbook pull request.
+pub fn rca_branch(rca_number: u64) -> String {
+    format!("responder/rca-{rca_number}")
+}
+
+impl IncidentService {
+    /// `first`: this is the first time the RCA was recorded closed.
+    pub(super) async fn rca_completed(
+        &self,
+        inc: &IncidentRecord,
+        c: &IssueClosed,
+        first: bool,
+    ) -> Result<RcaOutcome, IncidentError> {
+        let key = c.key();
+        let rca = RcaSections::parse(&c.body);
+        let missing = rca.missing_required();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().map(|m| format!("**{m}**")).collect();
+            let text = format!(
+                "This RCA was closed, but these required sections are still empty: {}. \
+                 Fill them in, then reopen and close the issue as completed; nothing else \
+                 was done.",
+                list.join(", ")
+            );
+            self.post_once(&c.repo, c.number, &key, &text).await?;
+            return Ok(RcaOutcome::Incomplete(missing));
+        }
+        if first {
+            let secs = (self.now().timestamp_millis() - inc.created_at).max(0) as f64 / 1000.0;
+            metrics::histogram!("responder_incident_time_to_rca_seconds", "severity" => inc.severity.clone())
+                .record(secs);
+        }
+        if let Some(e) = &rca.runbook_updates_error {
+            let text = format!(
+                "The RCA is complete, but its Runbook updates block could not be read, so \
+                 no runbook change was proposed: {}",
+                sanitize_inline(e)
+            );
+            self.post_once(&c.repo, c.number, &key, &text).await?;
+            return Ok(RcaOutcome::BadUpdates);
+        }
+        let Some(updates) = rca.runbook_updates else {
+            return Ok(RcaOutcome::Complete);
+        };
+        self.runbook_pull(inc, c, &updates).await
+    }
+
+    async fn runbook_pull(
+        &self,
+        inc: &IncidentRecord,
+        c: &IssueClosed,
+        updates: &RunbookUpdates,
+    ) -> Result<RcaOutcome, IncidentError> {
+        let key = c.key();
+        // The runbook the incident's repository uses: its own file, or the default.
+        let repo = &inc.repo;
+        let mut runbook = match self.github.file(repo, RUNBOOK_OVERRIDE_PATH, None).await? {
+            Some(f) => Runbook::parse(&f.text).map_err(|e| {
+                IncidentError::User(format!("`{RUNBOOK_OVERRIDE_PATH}` of {repo}: {e}"))
+            })?,
+            None => self.default_runbook.clone(),
+        };
+        let report = runbook.merge_updates(updates);
+        if !report.changed() {
+            let text = format!(
+                "The RCA is complete. Its Runbook updates add nothing new to the runbook of \
+                 {repo}, so no pull request was opened.{}",
+                report_lines(&report, false)
+            );
+            self.post_once(&c.repo, c.number, &key, &text).await?;
+            return Ok(RcaOutcome::Complete);
+        }
+        let text = runbook_file(&runbook)?;
+        let rca = inc
+            .rca_issue
+            .clone()
+            .unwrap_or_else(|| crate::store::IssueLink {
+                number: c.number,
+                url: String::new(),
+            });
+        let proposal = Proposal {
+            branch: rca_branch(rca.number.0),
+            files: vec![(RUNBOOK_OVERRIDE_PATH.to_string(), text)],
+            commit_message: format!(
+                "runbook: updates from RCA {}#{} (incident {})",
+                inc.target_repo.full(),
+                rca.number.0,
+                inc.id
+            ),
+            title: sanitize_inline(&format!(
+                "Runbook updates from the RCA of incident {}: {}",
+                inc.id, inc.title
+            )),
+            body: pull_body(inc, &rca.url, &report),
+        };
+        let done = propose(self.github.as_ref(), repo, &proposal).await?;
+        self.store
+            .record_runbook_pr(inc.id, done.pull.number, &done.pull.html_url)
+            .await?;
+        tracing::info!(incident = inc.id, pr = done.pull.number, opened = done.opened, committed = ?done.committed, "runbook pull request proposed");
+        let text = format!(
+            "Thanks for the RCA. Its runbook updates are proposed in {}#{} ({}).{}",
+            repo.full(),
+            done.pull.number,
+            done.pull.html_url,
+            report_lines(&report, true)
+        );
+        self.post_once(&c.repo, c.number, &key, &text).await?;
+        Ok(RcaOutcome::RunbookPull {
+            number: done.pull.number,
+            url: done.pull.html_url,
+        })
+    }
+}
+
+/// The runbook as committed: a header, then TOML that parses back to `runbook`.
+fn runbook_file(runbook: &Runbook) -> Result<String, IncidentError> {
+    let text = format!(
+        "# Responder's runbook for this repository (checked by `responder check`).\n\
+         # Updated from RCAs by Responder; comments elsewhere in this file are not kept.\n\n{}",
+        runbook.to_toml_string()
+    );
+    match Runbook::parse(&text) {
+        Ok(back) if back.validate().is_empty() && &back == runbook => Ok(text),
+        Ok(_) => Err(IncidentError::User(
+            "the updated runbook did not read back the same; no pull request was opened".into(),
+        )),
+        Err(e) => Err(IncidentError::User(format!(
+            "the updated runbook would not be valid ({e}); no pull request was opened"
+        ))),
+    }
+}
+
+fn code(s: &str) -> String {
+    format!("`{}`", sanitize_inline(s).replace('`', "'"))
+}
+
+/// The added, skipped and rejected entries as Markdown list lines.
+fn report_lines(r: &MergeReport, with_added: bool) -> String {
+    let mut out = String::new();
+    if with_added {
+        for (component, command) in &r.added_commands {
+            out.push_str(&format!("\n- adds to `{component}`: {}", code(command)));
+        }
+        for (s, item) in &r.added_checklist {
+            out.push_str(&format!("\n- adds to the {s} checklist: {}", code(item)));
+        }
+    }
+    for s in &r.skipped {
+        out.push_str(&format!("\n- already in the runbook: {}", code(s)));
+    }
+    for s in &r.rejected {
+        out.push_str(&format!("\n- not applied: {}", sanitize_inline(s)));
+    }
+    out
+}
+
+fn pull_body(inc: &IncidentRecord, rca_url: &str, r: &MergeReport) -> String {
+    let bug = inc
+        .bug_issue
+        .as_ref()
+        .map(|b| format!(" (bug issue: {})", b.url))
+        .unwrap_or_default();
+    format!(
+        "{}\nThe RCA {rca_url} of incident {} — {}{bug}, declared {} — proposes these runbook \
+         updates:\n{}\n\nMerging this changes `{RUNBOOK_OVERRIDE_PATH}`, which Responder reads \
+         from the default branch for every new incident; `responder check --repo-config .` \
+         validates it. Closing the RCA again after editing its Runbook updates adds a commit \
+         here.",
+        marker(inc.id, "runbook-pr"),
+        inc.id,
+        sanitize_inline(&inc.title),
+        millis(inc.created_at).format("%Y-%m-%d %H:%M UTC"),
+        report_lines(r, true),
+    )
+}

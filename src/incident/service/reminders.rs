@@ -1,0 +1,181 @@
+//! RCA due reminders: a periodic job that comments on each open RCA issue past its
+//! due date, at most once per UTC day, mentioning its assignees, until it is closed.
+//!
+//! State lives in the store (`rca_lifecycle.reminded_day`), so a restart neither
+//! repeats nor skips a day; the comment also carries a per-day reply marker, so a
+//! crash between posting and recording cannot post twice. The issue's state is read
+//! before commenting: a close whose webhook was missed still stops reminders. Must
+//! never mention anyone but the RCA's assignees.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::{IncidentError, IncidentService};
+use crate::store::IncidentRecord;
+
+/// How often the job looks; a reminder still goes out at most once a day.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// The store lease one reminder pass holds, across instances; long enough for a
+/// pass over many RCAs, short enough that a crashed holder does not skip a day.
+const PASS_LEASE: &str = "rca-reminders";
+const PASS_LEASE_MS: i64 = 10 * 60 * 1000;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReminderReport {
+    /// Incident ids reminded.
+    pub reminded: Vec<i64>,
+    /// Incident ids whose RCA issue turned out closed (recorded; no reminder).
+    pub found_closed: Vec<i64>,
+    /// Incident ids that failed (logged; tried again next run).
+    pub failed: Vec<i64>,
+}
+
+/// The periodic job; `run_once` is one pass at a given time.
+pub struct RcaReminders {
+    pub incidents: Arc<IncidentService>,
+    pub interval: Duration,
+    /// Wait before the first run, so startup is not slowed by GitHub calls.
+    pub initial_delay: Duration,
+}
+
+impl RcaReminders {
+    pub fn new(incidents: Arc<IncidentService>) -> Self {
+        Self {
+            incidents,
+            interval: DEFAULT_INTERVAL,
+            initial_delay: Duration::from_secs(30),
+        }
+    }
+
+    /// Reminds every overdue open RCA not yet reminded on `now`'s UTC day. When
+    /// another instance sharing the store is in its own pass, this one leaves the
+    /// pass to it: two passes at once could both post before either records.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<ReminderReport, IncidentError> {
+        let inc = &self.incidents;
+        if !inc
+            .store
+            .try_lock(PASS_LEASE, &inc.instance, PASS_LEASE_MS)
+            .await?
+        {
+            tracing::debug!("another instance is sending RCA reminders; skipping this pass");
+            return Ok(ReminderReport::default());
+        }
+        let report = self.pass(now).await;
+        if let Err(e) = inc.store.unlock(PASS_LEASE, &inc.instance).await {
+            tracing::warn!(error = %e, "could not give the reminder lease back; it expires by itself");
+        }
+        report
+    }
+
+    async fn pass(&self, now: DateTime<Utc>) -> Result<ReminderReport, IncidentError> {
+        let day = now.format("%Y-%m-%d").to_string();
+        let due = self.incidents.store().overdue_rcas(&day).await?;
+        let mut report = ReminderReport::default();
+        for inc in due {
+            match self.incidents.remind(&inc, &day, now).await {
+                Ok(true) => report.reminded.push(inc.id),
+                Ok(false) => report.found_closed.push(inc.id),
+                Err(e) => {
+                    tracing::warn!(incident = inc.id, error = %e, "RCA reminder failed; the next run tries again");
+                    report.failed.push(inc.id);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs every `interval` (with the service's clock) until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut wait = self.initial_delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.run_once(self.incidents.now()).await {
+                Ok(r) => tracing::info!(
+                    reminded = r.reminded.len(),
+                    closed = r.found_closed.len(),
+                    failed = r.failed.len(),
+                    "RCA reminder run finished"
+                ),
+                Err(e) => tracing::warn!(error = %e, "RCA reminder run failed"),
+            }
+            wait = self.interval;
+        }
+    }
+}
+
+impl IncidentService {
+    /// Comments the reminder on `inc`'s RCA issue for `day`, unless the issue is
+    /// closed (then records that). Returns whether it reminded.
+    async fn remind(
+        &self,
+        inc: &IncidentRecord,
+        day: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, IncidentError> {
+        let Some(rca) = &inc.rca_issue else {
+            return Ok(false);
+        };
+        let issue = self.github.issue(&inc.target_repo, rca.number).await?;
+        if issue.state == "closed" {
+            self.store
+                .mark_rca_closed(
+                    inc.id,
+                    now.timestamp_millis(),
+                    issue.state_reason.as_deref(),
+                )
+                .await?;
+            return Ok(false);
+        }
+        let who: Vec<String> = issue
+            .assignees
+            .iter()
+            .filter(|u| is_login(&u.login))
+            .map(|u| format!("@{}", u.login))
+            .collect();
+        let ask = match who.is_empty() {
+            true => {
+                "Nobody is assigned: assign its owner so the reminder reaches them.".to_string()
+            }
+            false => format!("{}: please finish it.", who.join(" ")),
+        };
+        let text = format!(
+            "⏰ This RCA was due on **{}** ({} incident {}) and is still open. {ask}\n\n\
+             Fill in at least **Root cause** and **Action items**, then close this issue as \
+             completed. Responder reminds once a day until it is closed.",
+            inc.rca_due_at, inc.severity, inc.id
+        );
+        let about = format!("rca-reminder:{}:{day}", inc.id);
+        self.post_once(&inc.target_repo, rca.number, &about, &text)
+            .await?;
+        self.store
+            .record_rca_reminder(inc.id, day, now.timestamp_millis())
+            .await?;
+        metrics::counter!("responder_rca_reminders_total").increment(1);
+        tracing::info!(
+            incident = inc.id,
+            rca = rca.number.0,
+            day,
+            "RCA reminder posted"
+        );
+        Ok(true)
+    }
+}
+
+/// A GitHub login (letters, digits, single hyphens): nothing else may follow an `@`.
+fn is_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+}

@@ -1,0 +1,104 @@
+//! Purpose: `issues.closed` and `issues.reopened` on an incident's issues — closing
+//! the bug issue as completed resolves the incident, closing the RCA runs the
+//! post-mortem loop, reopening the RCA resumes its reminders and reopening the bug
+//! reopens the incident.
+//!
+//! Decodes and hands over to `IncidentService`; issues that belong to no incident
+//! cost one store lookup. User mistakes were answered on the issue by the service;
+//! GitHub hiccups are retried by the worker. Must never decide what a close means.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::incident::service::{Closed, IncidentError, IncidentService, IssueClosed};
+use crate::types::IssueNumber;
+use crate::webhook::{Event, Handler, HandlerError};
+
+#[derive(Deserialize)]
+struct Payload {
+    issue: Issue,
+    #[serde(default)]
+    sender: Option<Sender>,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: u64,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    state_reason: Option<String>,
+    #[serde(default)]
+    closed_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Sender {
+    login: String,
+}
+
+pub struct IncidentCloseHandler {
+    pub incidents: Arc<IncidentService>,
+}
+
+fn fail(e: IncidentError) -> HandlerError {
+    if e.is_transient() {
+        HandlerError::Retry(e.to_string())
+    } else {
+        HandlerError::Fatal(e.to_string())
+    }
+}
+
+#[async_trait]
+impl Handler for IncidentCloseHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let p: Payload = serde_json::from_value(event.payload.clone())
+            .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))?;
+        let repo = event
+            .repo
+            .clone()
+            .ok_or_else(|| HandlerError::Fatal(format!("{} has no repository", event.key())))?;
+        if let Some(i) = event.installation {
+            self.incidents.github().remember_installation(&repo, i);
+        }
+        let number = IssueNumber(p.issue.number);
+        let actor = p.sender.map(|s| s.login).unwrap_or_else(|| "github".into());
+        if event.action.as_deref() == Some("reopened") {
+            let at = p.issue.updated_at.unwrap_or_default();
+            return self
+                .incidents
+                .issue_reopened(&repo, number, &actor, &at)
+                .await
+                .map_err(fail);
+        }
+        let closed = IssueClosed {
+            repo: repo.clone(),
+            number,
+            reason: p.issue.state_reason,
+            closed_at: p.issue.closed_at.unwrap_or_default(),
+            actor,
+            body: p.issue.body.unwrap_or_default(),
+        };
+        match self.incidents.issue_closed(&closed).await {
+            Ok(outcome) => {
+                if outcome != Closed::Ignored {
+                    tracing::info!(repo = %repo, issue = number.0, outcome = ?outcome, "incident issue closed");
+                }
+                Ok(())
+            }
+            Err(IncidentError::User(m)) => {
+                // Say it on the issue once; retrying would not help.
+                self.incidents
+                    .reply_once(&repo, number, &closed.key(), &m)
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            }
+            Err(e) => Err(fail(e)),
+        }
+    }
+}

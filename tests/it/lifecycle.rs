@@ -1,0 +1,765 @@
+//! The incident lifecycle end to end, with an injected clock (never sleeping for a
+//! due date): closing the bug resolves, RCA due reminders once a day until the RCA
+//! is closed (also across a restart), and a closed RCA feeding the runbook through
+//! one pull request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use responder::clock::{Clock, ManualClock};
+use responder::incident::runbook::Runbook;
+use responder::service::ServiceOptions;
+use responder::store::IncidentRecord;
+use responder::types::IssueNumber;
+use serde_json::{Value, json};
+
+use crate::support::fake_github::{FakeGitHub, RepoOpts};
+use crate::support::git_fixture::RepoBuilder;
+use crate::support::service::{TestService, app_args, fast_policy, settle};
+use crate::support::webhook::fixture;
+
+const INSTALLATION: u64 = 99;
+const WAIT: Duration = Duration::from_secs(20);
+const RUNBOOK: &str = ".github/responder/runbook.toml";
+
+pub struct World {
+    pub fake: FakeGitHub,
+    pub svc: TestService,
+    pub clock: Arc<ManualClock>,
+    pub tmp: tempfile::TempDir,
+    next_comment: std::sync::atomic::AtomicU64,
+}
+
+/// `acme/evals` (installed; alice may write), a service on a manual clock set to
+/// the real time (the fake checks the App's JWTs against its own clock, kept equal).
+pub async fn world() -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = RepoBuilder::new(&tmp.path().join("evals"));
+    b.commit_on("main", &[("README.md", Some(&b"evals\n"[..]))], "init");
+    let fake = FakeGitHub::start().await;
+    let opts = RepoOpts {
+        installation: Some(INSTALLATION),
+        public: false,
+    };
+    fake.add_repo("acme", "evals", b.publish(), opts);
+    fake.set_permission("acme", "evals", "alice", "write");
+    let now = Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    fake.set_now(now.timestamp());
+    let svc = start(tmp.path(), &fake, &clock).await;
+    World {
+        fake,
+        svc,
+        clock,
+        tmp,
+        next_comment: 100.into(),
+    }
+}
+
+async fn start(dir: &std::path::Path, fake: &FakeGitHub, clock: &Arc<ManualClock>) -> TestService {
+    let options = ServiceOptions {
+        retry_policy: fast_policy(),
+        clock: clock.clone(),
+    };
+    TestService::start_with_options(app_args(&dir.join("data"), fake), options, |_| {}).await
+}
+
+impl World {
+    pub fn url(&self, n: u64) -> String {
+        format!("{}/acme/evals/issues/{n}", self.fake.server_url())
+    }
+
+    /// Moves the service's and the fake's clocks to `t`.
+    pub fn set_time(&self, t: DateTime<Utc>) {
+        self.clock.set(t);
+        self.fake.set_now(t.timestamp());
+    }
+
+    pub async fn deliver(&self, event: &str, delivery: &str, payload: &Value) {
+        let body = serde_json::to_vec(payload).unwrap();
+        let resp = self.svc.deliver(event, delivery, &body).await;
+        assert!(resp.status().is_success(), "{}", resp.status());
+        assert!(
+            settle(&self.svc.store, WAIT).await,
+            "deliveries did not settle"
+        );
+    }
+
+    /// `/incident <text>` by alice on issue `n`.
+    pub async fn command(&self, n: u64, text: &str) {
+        let id = self
+            .next_comment
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut p = fixture("issue_comment.created");
+        p["repository"]["full_name"] = json!("acme/evals");
+        p["installation"] = json!({ "id": INSTALLATION });
+        p["issue"]["number"] = json!(n);
+        p["issue"]["title"] = json!("Evaluations are slow");
+        p["issue"]["html_url"] = json!(self.url(n));
+        p["comment"]["id"] = json!(id);
+        p["comment"]["body"] = json!(text);
+        p["comment"]["user"] = json!({"login": "alice", "type": "User"});
+        self.deliver("issue_comment", &format!("c-{id}"), &p).await;
+    }
+
+    /// Declares `SEV? title` for `component` by command on a new issue labelled
+    /// `labels`; returns the stored incident.
+    pub async fn declare(
+        &self,
+        sev: &str,
+        title: &str,
+        component: &str,
+        labels: &[&str],
+    ) -> IncidentRecord {
+        let n = self
+            .fake
+            .add_issue("acme", "evals", "Evaluations are slow", "", labels);
+        self.command(
+            n,
+            &format!("/incident declare {sev} {title} component={component}"),
+        )
+        .await;
+        self.incident(n).await
+    }
+
+    pub async fn incident(&self, n: u64) -> IncidentRecord {
+        self.svc
+            .store
+            .incident_for_issue(&"acme/evals".parse().unwrap(), IssueNumber(n))
+            .await
+            .unwrap()
+            .expect("an incident")
+    }
+
+    /// GitHub's `issues.<action>` for issue `n` as the fake has it now.
+    pub fn issue_event(&self, action: &str, n: u64) -> Value {
+        let i = self
+            .fake
+            .issues("acme", "evals")
+            .into_iter()
+            .find(|i| i.number == n)
+            .unwrap();
+        let mut p = fixture("issues.closed");
+        p["action"] = json!(action);
+        p["repository"]["full_name"] = json!("acme/evals");
+        p["installation"] = json!({ "id": INSTALLATION });
+        p["sender"]["login"] = json!("alice");
+        p["issue"]["number"] = json!(n);
+        p["issue"]["title"] = json!(i.title);
+        p["issue"]["body"] = json!(i.body);
+        p["issue"]["html_url"] = json!(self.url(n));
+        p["issue"]["state"] = json!(i.state);
+        p["issue"]["state_reason"] = json!(i.state_reason);
+        p["issue"]["closed_at"] = json!(
+            i.closed_at
+                .map(|t| Utc.timestamp_opt(t, 0).unwrap().to_rfc3339())
+        );
+        p
+    }
+
+    /// Closes issue `n` on GitHub with `reason` and delivers the event as `delivery`.
+    pub async fn close(&self, n: u64, reason: &str, delivery: &str) -> Value {
+        let now = self.clock.now().timestamp();
+        self.fake.edit_issue("acme", "evals", n, |i| {
+            i.state = "closed".into();
+            i.state_reason = Some(reason.into());
+            i.closed_at = Some(now);
+        });
+        let p = self.issue_event("closed", n);
+        self.deliver("issues", delivery, &p).await;
+        p
+    }
+
+    /// Reopens issue `n` on GitHub and delivers the event as `delivery`.
+    pub async fn reopen(&self, n: u64, delivery: &str) -> Value {
+        self.fake.edit_issue("acme", "evals", n, |i| {
+            i.state = "open".into();
+            i.state_reason = Some("reopened".into());
+            i.closed_at = None;
+        });
+        let mut p = self.issue_event("reopened", n);
+        p["issue"]["updated_at"] = json!(self.clock.now().to_rfc3339());
+        self.deliver("issues", delivery, &p).await;
+        p
+    }
+
+    pub fn comments_on(&self, n: u64) -> Vec<String> {
+        self.fake
+            .comments("acme", "evals", n)
+            .into_iter()
+            .map(|c| c.body)
+            .collect()
+    }
+
+    pub fn labels_of(&self, n: u64) -> Vec<String> {
+        let mut l = self
+            .fake
+            .issues("acme", "evals")
+            .into_iter()
+            .find(|i| i.number == n)
+            .unwrap()
+            .labels;
+        l.sort();
+        l
+    }
+
+    pub fn set_body(&self, n: u64, body: &str) {
+        self.fake
+            .edit_issue("acme", "evals", n, |i| i.body = Some(body.into()));
+    }
+
+    pub fn body(&self, n: u64) -> String {
+        self.fake
+            .issues("acme", "evals")
+            .into_iter()
+            .find(|i| i.number == n)
+            .unwrap()
+            .body
+            .unwrap()
+    }
+}
+
+fn rca_no(inc: &IncidentRecord) -> u64 {
+    inc.rca_issue.as_ref().unwrap().number.0
+}
+
+fn bug_no(inc: &IncidentRecord) -> u64 {
+    inc.bug_issue.as_ref().unwrap().number.0
+}
+
+/// `body` with the content under `## heading` replaced by `text`.
+pub fn fill(body: &str, heading: &str, text: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in body.lines() {
+        if skipping && line.starts_with("## ") {
+            skipping = false;
+        }
+        if skipping {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if line == format!("## {heading}") {
+            out.push_str(&format!("\n{text}\n\n"));
+            skipping = true;
+        }
+    }
+    out
+}
+
+const ROOT_CAUSE: &str = "1. Pods were OOMKilled.\n2. The new image loads the whole dataset.";
+const ACTIONS: &str = "- [ ] Stream the dataset — owner: alice";
+
+fn updates(commands: &[(&str, &str)]) -> String {
+    let mut t = String::from("```toml\n");
+    for (c, tells) in commands {
+        t.push_str(&format!(
+            "[[commands]]\ncomponent = \"sandbox\"\ncommand = \"{c}\"\ntells = \"{tells}\"\n\n"
+        ));
+    }
+    t.push_str("```");
+    t
+}
+
+/// The RCA body as the template rendered it, filled in by a person.
+fn filled(template: &str, commands: &[(&str, &str)]) -> String {
+    let b = fill(template, "Root cause", ROOT_CAUSE);
+    let b = fill(&b, "Action items", ACTIONS);
+    fill(&b, "Runbook updates", &updates(commands))
+}
+
+const CMD_A: (&str, &str) = (
+    "kubectl top pods -n agents --containers",
+    "Memory per container",
+);
+const CMD_B: (&str, &str) = (
+    "kubectl get events -n agents --field-selector reason=OOMKilling",
+    "Which pods the kernel killed",
+);
+const CMD_C: (&str, &str) = (
+    "kubectl describe nodes | grep -A5 Allocated",
+    "Node pressure",
+);
+
+#[tokio::test]
+async fn closing_the_bug_resolves_and_reminders_come_once_a_day_until_the_rca_closes() {
+    let w = world().await;
+    let inc = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let (bug, rca) = (bug_no(&inc), rca_no(&inc));
+
+    // Closing the bug as completed resolves, like `/incident resolve`; once.
+    w.set_time(w.clock.now() + chrono::Duration::minutes(95));
+    let closed = w.close(bug, "completed", "close-bug").await;
+    w.deliver("issues", "close-bug-again", &closed).await;
+    let inc = w.incident(bug).await;
+    assert_eq!(inc.status, "resolved");
+    assert_eq!(inc.resolved_at, Some(w.clock.now().timestamp_millis()));
+    let on_rca = w.comments_on(rca);
+    assert_eq!(on_rca.len(), 1, "{on_rca:#?}");
+    assert!(
+        on_rca[0].contains("Time to resolve: **1h 35m**"),
+        "{}",
+        on_rca[0]
+    );
+    let events = w.svc.store.incident_events(inc.id).await.unwrap();
+    assert_eq!(
+        (events[1].kind.as_str(), events[1].actor.as_str()),
+        ("resolved", "alice")
+    );
+
+    // Before the due date: nothing. The first morning after it: one reminder that
+    // mentions the assignees; a second run that day: nothing.
+    w.fake.edit_issue("acme", "evals", rca, |i| {
+        i.assignees = vec!["alice".into(), "bob-o".into()]
+    });
+    let due = NaiveDate::parse_from_str(&inc.rca_due_at, "%Y-%m-%d").unwrap();
+    let day = |d: u64, h: u32| {
+        (due + chrono::Days::new(d))
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    w.set_time(day(0, 23));
+    assert!(
+        w.svc
+            .reminders
+            .run_once(day(0, 23))
+            .await
+            .unwrap()
+            .reminded
+            .is_empty()
+    );
+    w.set_time(day(1, 8));
+    let r = w.svc.reminders.run_once(day(1, 8)).await.unwrap();
+    assert_eq!(r.reminded, [inc.id]);
+    let on_rca = w.comments_on(rca);
+    assert_eq!(on_rca.len(), 2);
+    assert!(on_rca[1].contains("@alice @bob-o"), "{}", on_rca[1]);
+    assert!(on_rca[1].contains(&inc.rca_due_at));
+    w.set_time(day(1, 20));
+    assert!(
+        w.svc
+            .reminders
+            .run_once(day(1, 20))
+            .await
+            .unwrap()
+            .reminded
+            .is_empty()
+    );
+
+    // A restart on the same data: still nothing that day; the next day, one more.
+    let World {
+        fake,
+        svc,
+        clock,
+        tmp,
+        next_comment,
+    } = w;
+    svc.stop().await;
+    let svc = start(tmp.path(), &fake, &clock).await;
+    let w = World {
+        fake,
+        svc,
+        clock,
+        tmp,
+        next_comment,
+    };
+    assert!(
+        w.svc
+            .reminders
+            .run_once(day(1, 21))
+            .await
+            .unwrap()
+            .reminded
+            .is_empty()
+    );
+    w.set_time(day(2, 8));
+    assert_eq!(
+        w.svc.reminders.run_once(day(2, 8)).await.unwrap().reminded,
+        [inc.id]
+    );
+    assert_eq!(w.comments_on(rca).len(), 3);
+
+    // Closed (not planned) on GitHub: recorded from the webhook, no more reminders.
+    w.close(rca, "not_planned", "close-rca").await;
+    w.set_time(day(3, 8));
+    assert!(
+        w.svc
+            .reminders
+            .run_once(day(3, 8))
+            .await
+            .unwrap()
+            .reminded
+            .is_empty()
+    );
+    assert_eq!(w.comments_on(rca).len(), 3);
+
+    // Reopened: reminders resume. Closed again with the webhook lost: the issue's
+    // state is checked before commenting, and the close is recorded.
+    w.reopen(rca, "reopen-rca").await;
+    w.set_time(day(4, 8));
+    assert_eq!(
+        w.svc.reminders.run_once(day(4, 8)).await.unwrap().reminded,
+        [inc.id]
+    );
+    w.fake
+        .edit_issue("acme", "evals", rca, |i| i.state = "closed".into());
+    w.set_time(day(5, 8));
+    let r = w.svc.reminders.run_once(day(5, 8)).await.unwrap();
+    assert_eq!(
+        (r.reminded.len(), r.found_closed.as_slice()),
+        (0, &[inc.id][..])
+    );
+    assert!(
+        w.svc
+            .reminders
+            .run_once(day(6, 8))
+            .await
+            .unwrap()
+            .found_closed
+            .is_empty()
+    );
+    assert_eq!(w.comments_on(rca).len(), 4);
+}
+
+#[tokio::test]
+async fn closing_a_bug_as_not_planned_or_after_a_resolve_command_changes_nothing() {
+    let w = world().await;
+    let inc = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
+    w.close(bug_no(&inc), "not_planned", "d-1").await;
+    assert_eq!(w.incident(bug_no(&inc)).await.status, "open");
+    w.reopen(bug_no(&inc), "d-2").await;
+    w.command(bug_no(&inc), "/incident resolve rolled back")
+        .await;
+    let before = w.comments_on(rca_no(&inc)).len();
+    w.close(bug_no(&inc), "completed", "d-3").await;
+    assert_eq!(w.comments_on(rca_no(&inc)).len(), before);
+    assert!(
+        w.comments_on(bug_no(&inc)).len() <= 1,
+        "{:#?}",
+        w.comments_on(bug_no(&inc))
+    );
+}
+
+#[tokio::test]
+async fn reopening_the_bug_reopens_the_incident_once_and_closing_it_again_resolves_again() {
+    let w = world().await;
+    let inc = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
+    let bug = bug_no(&inc);
+    let kinds = |events: Vec<responder::store::IncidentEvent>| {
+        events.into_iter().map(|e| e.kind).collect::<Vec<_>>()
+    };
+    w.close(bug, "completed", "r-1").await;
+    assert_eq!(w.incident(bug).await.status, "resolved");
+
+    w.set_time(w.clock.now() + chrono::Duration::minutes(10));
+    let reopened = w.reopen(bug, "r-2").await;
+    // GitHub redelivering the same reopen under a new id changes nothing more.
+    w.deliver("issues", "r-2-again", &reopened).await;
+    let inc = w.incident(bug).await;
+    assert_eq!(inc.status, "open");
+    assert_eq!(inc.resolved_at, None);
+    let events = w.svc.store.incident_events(inc.id).await.unwrap();
+    assert_eq!(kinds(events), ["declared", "resolved", "reopened"]);
+    let on_bug = w.comments_on(bug);
+    assert_eq!(
+        on_bug
+            .iter()
+            .filter(|c| c.contains("**open again**"))
+            .count(),
+        1,
+        "{on_bug:#?}"
+    );
+
+    w.set_time(w.clock.now() + chrono::Duration::minutes(10));
+    w.close(bug, "completed", "r-3").await;
+    let inc = w.incident(bug).await;
+    assert_eq!(inc.status, "resolved");
+    let events = w.svc.store.incident_events(inc.id).await.unwrap();
+    assert_eq!(
+        kinds(events),
+        ["declared", "resolved", "reopened", "resolved"]
+    );
+}
+
+#[tokio::test]
+async fn severity_change_relabels_every_issue_and_is_recorded_with_who_and_when() {
+    let w = world().await;
+    let inc = w
+        .declare("SEV3", "Queue stuck", "job-queue", &["sev3", "triage"])
+        .await;
+    let src = inc.source_issue.as_ref().unwrap().number.0;
+    w.set_time(w.clock.now() + chrono::Duration::minutes(7));
+    w.command(rca_no(&inc), "/incident severity SEV1").await;
+    assert_eq!(
+        w.labels_of(bug_no(&inc)),
+        ["bug", "incident", "job-queue", "sev1"]
+    );
+    assert_eq!(w.labels_of(rca_no(&inc)), ["incident", "rca", "sev1"]);
+    assert_eq!(
+        w.labels_of(src),
+        ["sev1", "triage"],
+        "the declaring issue too"
+    );
+    let events = w.svc.store.incident_events(inc.id).await.unwrap();
+    let e = &events[1];
+    assert_eq!(
+        (
+            e.kind.as_str(),
+            e.actor.as_str(),
+            e.from_severity.as_deref(),
+            e.to_severity.as_deref()
+        ),
+        ("severity", "alice", Some("SEV3"), Some("SEV1"))
+    );
+    assert_eq!(e.at, w.clock.now().timestamp_millis());
+}
+
+#[tokio::test]
+async fn an_rca_closed_with_an_empty_root_cause_gets_one_comment_naming_it_and_no_pr() {
+    let w = world().await;
+    let inc = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let rca = rca_no(&inc);
+    let body = fill(&w.body(rca), "Action items", ACTIONS);
+    let body = fill(&body, "Runbook updates", &updates(&[CMD_A]));
+    w.set_body(rca, &body);
+    let p = w.close(rca, "completed", "close-1").await;
+    w.deliver("issues", "close-1-redelivered", &p).await;
+    let comments = w.comments_on(rca);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(comments[0].contains("**Root cause**"), "{}", comments[0]);
+    assert!(!comments[0].contains("**Action items**"), "{}", comments[0]);
+    assert!(w.fake.pulls("acme", "evals").is_empty());
+    assert!(
+        w.fake
+            .file_on("acme", "evals", "responder/rca-3", RUNBOOK)
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_rca_with_two_new_commands_opens_one_pr_that_later_closes_update() {
+    let w = world().await;
+    let inc = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let rca = rca_no(&inc);
+    let template = w.body(rca);
+    w.set_body(rca, &filled(&template, &[CMD_A, CMD_B]));
+    let p = w.close(rca, "completed", "close-1").await;
+
+    let pulls = w.fake.pulls("acme", "evals");
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    let pr = &pulls[0];
+    let branch = format!("responder/rca-{rca}");
+    assert_eq!(
+        (pr.head_ref.as_str(), pr.base_ref.as_str()),
+        (branch.as_str(), "main")
+    );
+    let pr_body = pr.body.clone().unwrap();
+    assert!(pr_body.contains(&w.url(rca)), "links the RCA: {pr_body}");
+    assert!(
+        pr_body.contains(&w.url(bug_no(&inc))),
+        "links the incident's bug"
+    );
+    assert!(pr_body.contains(&format!("incident {}", inc.id)));
+
+    let text = w.fake.file_on("acme", "evals", &branch, RUNBOOK).unwrap();
+    let got = Runbook::parse(&text).expect("valid for `responder check`");
+    assert!(got.validate().is_empty());
+    let old = Runbook::builtin();
+    let mut want = old.clone();
+    for (c, tells) in [CMD_A, CMD_B] {
+        want.components.get_mut("sandbox").unwrap().commands.push(
+            responder::incident::runbook::DiagCommand {
+                command: c.into(),
+                tells: tells.into(),
+            },
+        );
+    }
+    assert_eq!(got, want, "the old runbook plus exactly those two commands");
+    assert_eq!(w.fake.commits_ahead("acme", "evals", &branch), 1);
+    let said = w.comments_on(rca);
+    assert_eq!(said.len(), 1);
+    assert!(said[0].contains(&format!("#{}", pr.number)), "{}", said[0]);
+
+    // The same close redelivered: no second PR, no second commit, no second comment.
+    w.deliver("issues", "close-1-redelivered", &p).await;
+    assert_eq!(w.fake.pulls("acme", "evals").len(), 1);
+    assert_eq!(w.fake.commits_ahead("acme", "evals", &branch), 1);
+    assert_eq!(w.comments_on(rca).len(), 1);
+
+    // Edited, reopened, closed again: a new commit on the same PR's branch.
+    w.reopen(rca, "reopen-1").await;
+    w.set_body(rca, &filled(&template, &[CMD_A, CMD_C]));
+    w.set_time(w.clock.now() + chrono::Duration::minutes(5));
+    w.close(rca, "completed", "close-2").await;
+    let pulls = w.fake.pulls("acme", "evals");
+    assert_eq!(pulls.len(), 1, "the same PR");
+    assert_eq!(w.fake.commits_ahead("acme", "evals", &branch), 2);
+    let text = w.fake.file_on("acme", "evals", &branch, RUNBOOK).unwrap();
+    let sandbox = Runbook::parse(&text).unwrap().components["sandbox"]
+        .commands
+        .clone();
+    let cmds: Vec<&str> = sandbox.iter().map(|c| c.command.as_str()).collect();
+    assert!(cmds.contains(&CMD_C.0) && cmds.contains(&CMD_A.0) && !cmds.contains(&CMD_B.0));
+    let state = w.svc.store.rca_state(inc.id).await.unwrap();
+    assert_eq!(state.runbook_pr_number, Some(pr.number as i64));
+}
+
+#[tokio::test]
+async fn form_and_template_rca_bodies_propose_the_same_runbook() {
+    let w = world().await;
+    let a = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let b = w
+        .declare("SEV2", "Pods OOMKilled again", "sandbox", &[])
+        .await;
+    w.set_body(rca_no(&a), &filled(&w.body(rca_no(&a)), &[CMD_A, CMD_B]));
+    let form = format!(
+        "### Summary\n\nPods OOMKilled.\n\n### Impact\n\n_No response_\n\n### Root cause (five whys)\n\n{ROOT_CAUSE}\n\n### Action items\n\n{ACTIONS}\n\n### Runbook updates\n\n{}\n\n### Supporting information\n\n_No response_\n",
+        updates(&[CMD_A, CMD_B])
+    );
+    w.set_body(rca_no(&b), &form);
+    w.close(rca_no(&a), "completed", "close-a").await;
+    w.close(rca_no(&b), "completed", "close-b").await;
+    assert_eq!(w.fake.pulls("acme", "evals").len(), 2);
+    let file = |inc: &IncidentRecord| {
+        w.fake
+            .file_on(
+                "acme",
+                "evals",
+                &format!("responder/rca-{}", rca_no(inc)),
+                RUNBOOK,
+            )
+            .unwrap()
+    };
+    assert_eq!(file(&a), file(&b));
+}
+
+async fn get(w: &World, path: &str, token: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", w.svc.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn incidents_are_listed_with_timings_only_for_granted_repositories_and_counted_in_metrics() {
+    let w = world().await;
+    let a = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let b = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
+    w.set_time(w.clock.now() + chrono::Duration::minutes(30));
+    w.close(bug_no(&a), "completed", "close-a").await;
+    let token = crate::support::service::agent_token(&["acme/*"], &["diff:read"], 600);
+
+    let (status, all) = get(&w, "/v1/incidents", &token).await;
+    assert_eq!(status, 200, "{all}");
+    let ids: Vec<i64> = all["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [b.id, a.id], "newest first");
+    let (_, resolved) = get(&w, "/v1/incidents?repo=Acme/Evals&status=resolved", &token).await;
+    let one = &resolved["incidents"][0];
+    assert_eq!(
+        resolved["incidents"].as_array().unwrap().len(),
+        1,
+        "{resolved}"
+    );
+    assert_eq!(one["id"], a.id);
+    assert_eq!(one["timings"]["time_to_resolve_seconds"], 1800);
+    assert_eq!(one["timings"]["time_to_rca_seconds"], Value::Null);
+    assert_eq!(one["bug_issue"]["number"], bug_no(&a));
+    assert_eq!(one["rca_issue"]["url"], w.url(rca_no(&a)));
+    let (_, sev3) = get(&w, "/v1/incidents?severity=sev-3", &token).await;
+    assert_eq!(sev3["incidents"].as_array().unwrap().len(), 1);
+    assert_eq!(sev3["incidents"][0]["id"], b.id);
+    let (status, _) = get(&w, "/v1/incidents?status=gone", &token).await;
+    assert_eq!(status, 422);
+
+    let other = crate::support::service::agent_token(&["acme/other"], &["diff:read"], 600);
+    let (status, _) = get(&w, "/v1/incidents?repo=acme/evals", &other).await;
+    assert_eq!(status, 403);
+    let (status, none) = get(&w, "/v1/incidents", &other).await;
+    assert_eq!(
+        (status, none["incidents"].as_array().unwrap().len()),
+        (200, 0)
+    );
+
+    let metrics = reqwest::get(format!("{}/metrics", w.svc.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "responder_incidents{severity=\"SEV2\",status=\"resolved\"}",
+        "responder_incidents{severity=\"SEV3\",status=\"open\"}",
+        "responder_incident_time_to_resolve_seconds_bucket{severity=\"SEV2\",le=\"1800\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+}
+
+/// `responder forms install --repo acme/evals` against the fake, as a person runs it.
+async fn forms_install(w: &World) -> (bool, String) {
+    let (api, id, key) = (
+        w.fake.api_url(),
+        w.fake.app_id().to_string(),
+        w.fake.private_key_pem().to_string(),
+    );
+    let data = w.tmp.path().join("cli-data");
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_responder"))
+            .args(["forms", "install", "--repo", "Acme/Evals"])
+            .env_clear()
+            .env("RESPONDER_DATA_DIR", data)
+            .env("GITHUB_API_URL", api)
+            .env("GITHUB_APP_ID", id)
+            .env("GITHUB_APP_PRIVATE_KEY", key)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forms_install_opens_one_pr_with_the_forms_and_rerunning_changes_nothing() {
+    let w = world().await;
+    let (ok, out) = forms_install(&w).await;
+    assert!(ok && out.contains("opened"), "{out}");
+    let pulls = w.fake.pulls("acme", "evals");
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].head_ref, "responder/forms");
+    for (path, content) in responder::incident::forms_install::FORMS {
+        let got = w.fake.file_on("acme", "evals", "responder/forms", path);
+        assert_eq!(got.as_deref(), Some(content), "{path}");
+    }
+    let commits = w.fake.commits_ahead("acme", "evals", "responder/forms");
+    assert_eq!(commits, 4, "one commit per form");
+
+    let (ok, out) = forms_install(&w).await;
+    assert!(
+        ok && out.contains("updated") && out.contains("up to date"),
+        "{out}"
+    );
+    assert_eq!(w.fake.pulls("acme", "evals").len(), 1);
+    assert_eq!(
+        w.fake.commits_ahead("acme", "evals", "responder/forms"),
+        commits
+    );
+}
