@@ -68,7 +68,10 @@ impl Handler for Record {
             .append(true)
             .open(&self.0)
             .unwrap();
-        writeln!(f, "done {} {}", event.delivery_id, std::process::id()).unwrap();
+        // One write per line: both instances append to this file, and `writeln!`
+        // on a bare file writes piece by piece, so lines could interleave.
+        let line = format!("done {} {}\n", event.delivery_id, std::process::id());
+        f.write_all(line.as_bytes()).unwrap();
         Ok(())
     }
 }
@@ -92,11 +95,10 @@ async fn child_server() {
         .on("issues", std::sync::Arc::new(Record(dir.join("log"))));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    std::fs::write(
-        dir.join(format!("port-{}", std::process::id())),
-        port.to_string(),
-    )
-    .unwrap();
+    // Written aside then renamed, so the parent never reads a half-written port.
+    let port_file = dir.join(format!("port-{}", std::process::id()));
+    std::fs::write(port_file.with_extension("tmp"), port.to_string()).unwrap();
+    std::fs::rename(port_file.with_extension("tmp"), &port_file).unwrap();
     service
         .run(listener, responder::service::shutdown_signal())
         .await

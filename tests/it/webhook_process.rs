@@ -40,7 +40,8 @@ fn append(dir: &Path, line: &str) {
         .append(true)
         .open(dir.join("log"))
         .unwrap();
-    writeln!(f, "{line}").unwrap();
+    // One write, so a reader never sees half a line.
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
 fn log(dir: &Path) -> Vec<String> {
