@@ -15,6 +15,7 @@ pub mod forms_install;
 pub mod rca;
 pub mod render;
 pub mod runbook;
+pub mod runbook_edit;
 pub mod sanitize;
 pub mod sections;
 pub mod service;

@@ -34,9 +34,16 @@ pub struct World {
 /// `acme/evals` (installed; alice may write), a service on a manual clock set to
 /// the real time (the fake checks the App's JWTs against its own clock, kept equal).
 pub async fn world() -> World {
+    world_with(&[]).await
+}
+
+/// [`world`] with `files` (path, text) committed beside the README.
+pub async fn world_with(files: &[(&str, &str)]) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let mut b = RepoBuilder::new(&tmp.path().join("evals"));
-    b.commit_on("main", &[("README.md", Some(&b"evals\n"[..]))], "init");
+    let mut tree = vec![("README.md", Some(&b"evals\n"[..]))];
+    tree.extend(files.iter().map(|(p, t)| (*p, Some(t.as_bytes()))));
+    b.commit_on("main", &tree, "init");
     let fake = FakeGitHub::start().await;
     let opts = RepoOpts {
         installation: Some(INSTALLATION),
@@ -578,6 +585,12 @@ async fn an_rca_with_two_new_commands_opens_one_pr_that_later_closes_update() {
         );
     }
     assert_eq!(got, want, "the old runbook plus exactly those two commands");
+    let default = responder::incident::runbook::DEFAULT_RUNBOOK;
+    let mut rest = text.lines();
+    assert!(
+        default.lines().all(|line| rest.any(|l| l == line)),
+        "created from the default with its comments and layout:\n{text}"
+    );
     assert_eq!(w.fake.commits_ahead("acme", "evals", &branch), 1);
     let said = w.comments_on(rca);
     assert_eq!(said.len(), 1);
@@ -605,6 +618,43 @@ async fn an_rca_with_two_new_commands_opens_one_pr_that_later_closes_update() {
     assert!(cmds.contains(&CMD_C.0) && cmds.contains(&CMD_A.0) && !cmds.contains(&CMD_B.0));
     let state = w.svc.store.rca_state(inc.id).await.unwrap();
     assert_eq!(state.runbook_pr_number, Some(pr.number as i64));
+}
+
+#[tokio::test]
+async fn the_runbook_pr_keeps_the_repositorys_comments_and_only_adds_lines() {
+    let ours = format!(
+        "# Our on-call runbook. Ask #sre before removing a command.\n\n{}",
+        responder::incident::runbook::DEFAULT_RUNBOOK.replace(
+            "[components.sandbox]",
+            "# sandboxes: see go/sandbox\n[components.sandbox]"
+        )
+    );
+    let w = world_with(&[(RUNBOOK, &ours)]).await;
+    let inc = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let rca = rca_no(&inc);
+    let template = w.body(rca);
+    w.set_body(rca, &filled(&template, &[CMD_A]));
+    w.close(rca, "completed", "close-1").await;
+
+    let branch = format!("responder/rca-{rca}");
+    let text = w.fake.file_on("acme", "evals", &branch, RUNBOOK).unwrap();
+    let mut rest = text.lines();
+    for line in ours.lines() {
+        assert!(
+            rest.any(|l| l == line),
+            "line {line:?} lost or moved:\n{text}"
+        );
+    }
+    let added: Vec<&str> = {
+        let kept: std::collections::HashSet<&str> = ours.lines().collect();
+        text.lines().filter(|l| !kept.contains(l)).collect()
+    };
+    assert!(
+        added.iter().any(|l| l.contains(CMD_A.0)) && added.len() <= 4,
+        "only the new command is added: {added:#?}"
+    );
+    let sandbox = &Runbook::parse(&text).unwrap().components["sandbox"];
+    assert_eq!(sandbox.commands.last().unwrap().command, CMD_A.0);
 }
 
 #[tokio::test]

@@ -13,7 +13,8 @@ use super::{IncidentError, IncidentService, marker, millis};
 use crate::github::proposal::{Proposal, propose};
 use crate::incident::check::RUNBOOK_OVERRIDE_PATH;
 use crate::incident::rca::RcaSections;
-use crate::incident::runbook::{MergeReport, Runbook, RunbookUpdates};
+use crate::incident::runbook::{DEFAULT_RUNBOOK, MergeReport, Runbook, RunbookUpdates};
+use crate::incident::runbook_edit::add_to_file;
 use crate::incident::sanitize::sanitize_inline;
 use crate::store::IncidentRecord;
 
@@ -86,11 +87,17 @@ impl IncidentService {
         let key = c.key();
         // The runbook the incident's repository uses: its own file, or the default.
         let repo = &inc.repo;
-        let mut runbook = match self.github.file(repo, RUNBOOK_OVERRIDE_PATH, None).await? {
-            Some(f) => Runbook::parse(&f.text).map_err(|e| {
-                IncidentError::User(format!("`{RUNBOOK_OVERRIDE_PATH}` of {repo}: {e}"))
-            })?,
-            None => self.default_runbook.clone(),
+        let (mut runbook, base) = match self.github.file(repo, RUNBOOK_OVERRIDE_PATH, None).await? {
+            Some(f) => {
+                let rb = Runbook::parse(&f.text).map_err(|e| {
+                    IncidentError::User(format!("`{RUNBOOK_OVERRIDE_PATH}` of {repo}: {e}"))
+                })?;
+                (rb, f.text)
+            }
+            None => (
+                self.default_runbook.clone(),
+                format!("{NEW_FILE_HEADER}{DEFAULT_RUNBOOK}"),
+            ),
         };
         let report = runbook.merge_updates(updates);
         if !report.changed() {
@@ -102,7 +109,7 @@ impl IncidentService {
             self.post_once(&c.repo, c.number, &key, &text).await?;
             return Ok(RcaOutcome::Complete);
         }
-        let text = runbook_file(&runbook)?;
+        let text = runbook_file(&base, &runbook, &report)?;
         let rca = inc
             .rca_issue
             .clone()
@@ -145,15 +152,39 @@ impl IncidentService {
     }
 }
 
-/// The runbook as committed: a header, then TOML that parses back to `runbook`.
-fn runbook_file(runbook: &Runbook) -> Result<String, IncidentError> {
+/// Heads the runbook file when an RCA creates it from the built-in default.
+const NEW_FILE_HEADER: &str = "# This repository's runbook, created by Responder from its default when an RCA\n\
+# first proposed additions. Edit it freely: RCA pull requests add to it and keep\n\
+# your comments and layout.\n#\n";
+
+/// The runbook file as committed: `base` with the additions written in place, or,
+/// when `base` is laid out in a way that cannot be edited, the whole merged
+/// runbook rewritten. Either way it must parse back to `merged`.
+fn runbook_file(
+    base: &str,
+    merged: &Runbook,
+    report: &MergeReport,
+) -> Result<String, IncidentError> {
+    let reads_back = |text: &str| matches!(Runbook::parse(text), Ok(back) if back.validate().is_empty() && &back == merged);
+    match add_to_file(base, merged, report) {
+        Ok(text) if reads_back(&text) => return Ok(text),
+        Ok(_) => tracing::warn!(
+            "the runbook edited in place did not read back the same; rewriting it whole"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not edit the runbook in place; rewriting it whole")
+        }
+    }
     let text = format!(
         "# Responder's runbook for this repository (checked by `responder check`).\n\
-         # Updated from RCAs by Responder; comments elsewhere in this file are not kept.\n\n{}",
-        runbook.to_toml_string()
+         # Rewritten whole from an RCA: the file's layout could not take the additions in\n\
+         # place, so its comments are not kept.\n\n{}",
+        merged.to_toml_string()
     );
+    if reads_back(&text) {
+        return Ok(text);
+    }
     match Runbook::parse(&text) {
-        Ok(back) if back.validate().is_empty() && &back == runbook => Ok(text),
         Ok(_) => Err(IncidentError::User(
             "the updated runbook did not read back the same; no pull request was opened".into(),
         )),
