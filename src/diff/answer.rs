@@ -70,6 +70,12 @@ pub struct DiffAnswer {
     /// This answer as JSON, made once and shared by every request that wants it.
     #[serde(skip)]
     json: Arc<OnceLock<Bytes>>,
+    /// The JSON and the unified diff gzipped, made once on the first request that
+    /// accepts gzip: a warm answer then costs a tenth of the bytes to send.
+    #[serde(skip)]
+    json_gzip: Arc<OnceLock<Bytes>>,
+    #[serde(skip)]
+    unified_gzip: Arc<OnceLock<Bytes>>,
 }
 
 impl DiffAnswer {
@@ -101,6 +107,8 @@ impl DiffAnswer {
             unified,
             etag,
             json: Arc::default(),
+            json_gzip: Arc::default(),
+            unified_gzip: Arc::default(),
         }
     }
 
@@ -113,6 +121,18 @@ impl DiffAnswer {
             .clone()
     }
 
+    /// The `/files` body, gzipped.
+    pub fn json_gzip(&self) -> Bytes {
+        self.json_gzip.get_or_init(|| gzip(&self.json())).clone()
+    }
+
+    /// The whole unified diff, gzipped.
+    pub fn unified_gzip(&self) -> Bytes {
+        self.unified_gzip
+            .get_or_init(|| gzip(&self.unified))
+            .clone()
+    }
+
     /// What the answer holds in memory, for the in-memory cache's budget.
     pub fn weight(&self) -> usize {
         self.unified.len()
@@ -122,6 +142,18 @@ impl DiffAnswer {
                 .map(|f| f.filename.len() + f.patch.as_ref().map_or(0, String::len) + 64)
                 .sum::<usize>()
     }
+}
+
+/// Fast compression: it runs once per cached answer, and diffs shrink well at
+/// any level.
+fn gzip(data: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 6),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data).expect("writing to memory cannot fail");
+    Bytes::from(enc.finish().expect("writing to memory cannot fail"))
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

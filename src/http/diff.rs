@@ -1,5 +1,6 @@
 //! `GET /v1/repos/{owner}/{repo}/pulls/{number}/files|diff`: agent auth, name
-//! validation, then `DiffService`. ETag/If-None-Match, path filters, byte budget.
+//! validation, then `DiffService`. ETag/If-None-Match, path filters, byte budget,
+//! and whole answers gzipped (once, cached) for callers that accept it.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -98,6 +99,31 @@ fn etag_for(answer: &DiffAnswer, route: &str, q: &Query) -> String {
     )
 }
 
+/// Whether the caller takes a gzip body (`Accept-Encoding`, honouring `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
+                && !refused
+        })
+}
+
+/// A gzip body is another representation, so it gets its own (strong) ETag.
+fn gzip_etag(etag: &str) -> String {
+    format!("{}-gzip\"", etag.trim_end_matches('"'))
+}
+
 fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get(header::IF_NONE_MATCH)
@@ -115,6 +141,7 @@ fn common_headers(resp: &mut Response, answer: &DiffAnswer, etag: &str) {
         "x-responder-complete",
         HeaderValue::from_static(if answer.complete { "true" } else { "false" }),
     );
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
@@ -128,6 +155,8 @@ struct Prepared {
     filter: PathFilter,
     etag: String,
     not_modified: bool,
+    /// The whole answer goes out, and the caller takes gzip: send the gzipped copy.
+    gzip: bool,
 }
 
 async fn prepare(
@@ -148,7 +177,12 @@ async fn prepare(
         .instrument(span)
         .await
         .map_err(error)?;
-    let etag = etag_for(&answer, route, &query);
+    let whole = filter.is_all() && query.max_bytes.is_none();
+    let gzip = whole && accepts_gzip(headers);
+    let etag = match gzip {
+        true => gzip_etag(&answer.etag),
+        false => etag_for(&answer, route, &query),
+    };
     let not_modified = not_modified(headers, &etag);
     Ok(Prepared {
         answer,
@@ -156,6 +190,7 @@ async fn prepare(
         filter,
         etag,
         not_modified,
+        gzip,
     })
 }
 
@@ -169,6 +204,10 @@ impl Prepared {
         } else {
             body(&self)?
         };
+        if self.gzip && !self.not_modified {
+            resp.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         common_headers(&mut resp, &self.answer, &self.etag);
         Ok(resp)
     }
@@ -185,7 +224,8 @@ pub async fn files(
     p.respond(|p| {
         let a = &p.answer;
         if p.filter.is_all() {
-            return Ok(([(header::CONTENT_TYPE, "application/json")], a.json()).into_response());
+            let body = if p.gzip { a.json_gzip() } else { a.json() };
+            return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }
         let mut body = serde_json::to_value(&**a).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -205,17 +245,17 @@ pub async fn diff(
 ) -> Result<Response, ApiError> {
     let p = prepare(&state, &auth, &target, raw, &headers, "diff").await?;
     p.respond(|p| {
+        const DIFF: &str = "text/x-diff; charset=utf-8";
+        if p.gzip {
+            return Ok(([(header::CONTENT_TYPE, DIFF)], p.answer.unified_gzip()).into_response());
+        }
         let cut = view::cut(
             &p.answer.unified,
             &p.answer.files,
             &p.filter,
             p.query.max_bytes,
         );
-        let mut r = (
-            [(header::CONTENT_TYPE, "text/x-diff; charset=utf-8")],
-            cut.body,
-        )
-            .into_response();
+        let mut r = ([(header::CONTENT_TYPE, DIFF)], cut.body).into_response();
         if cut.truncated {
             r.headers_mut()
                 .insert("x-responder-truncated", HeaderValue::from_static("true"));

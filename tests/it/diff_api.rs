@@ -418,6 +418,70 @@ async fn cached_answers_carry_etags_and_honour_if_none_match() {
     assert_eq!(d.matches("diff --git").count(), 1, "{d}");
 }
 
+/// GETs `path` with `Accept-Encoding: accept` (and `If-None-Match: etag`); reqwest
+/// here does not decompress, so the body is what went over the wire.
+async fn get_encoded(s: &Setup, path: &str, accept: &str, etag: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .get(format!("{}{path}", s.svc.url))
+        .bearer_auth(&s.token)
+        .header("accept-encoding", accept);
+    if let Some(e) = etag {
+        req = req.header("if-none-match", e);
+    }
+    req.send().await.unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a valid gzip body");
+    out
+}
+
+#[tokio::test]
+async fn whole_answers_go_gzipped_to_callers_that_accept_it() {
+    let s = setup().await;
+    for route in ["diff", "files"] {
+        let path = format!("/v1/repos/acme/widgets/pulls/1/{route}?via=git");
+        let plain = get_encoded(&s, &path, "identity", None).await;
+        assert_eq!(plain.headers().get("content-encoding"), None);
+        assert_eq!(plain.headers()["vary"], "accept-encoding");
+        let plain_tag = plain.headers()["etag"].to_str().unwrap().to_string();
+        let plain = plain.bytes().await.unwrap();
+
+        let zipped = get_encoded(&s, &path, "br;q=1.0, gzip;q=0.8", None).await;
+        assert_eq!(zipped.status(), 200);
+        assert_eq!(zipped.headers()["content-encoding"], "gzip");
+        assert_eq!(zipped.headers()["x-responder-source"], "git");
+        let tag = zipped.headers()["etag"].to_str().unwrap().to_string();
+        assert_ne!(tag, plain_tag, "another representation, another ETag");
+        assert_eq!(gunzip(&zipped.bytes().await.unwrap()), plain, "{route}");
+
+        let again = get_encoded(&s, &path, "gzip", Some(&tag)).await;
+        assert_eq!(again.status(), 304);
+        assert_eq!(again.headers().get("content-encoding"), None);
+        // The identity tag does not match the gzip representation.
+        let other = get_encoded(&s, &path, "gzip", Some(&plain_tag)).await;
+        assert_eq!(other.status(), 200);
+
+        let refused = get_encoded(&s, &path, "gzip;q=0", None).await;
+        assert_eq!(refused.headers().get("content-encoding"), None);
+        assert_eq!(refused.bytes().await.unwrap(), plain);
+    }
+    // A filtered or cut answer is made per request: it goes out as it is.
+    let filtered = get_encoded(
+        &s,
+        "/v1/repos/acme/widgets/pulls/1/diff?via=git&path=docs/*",
+        "gzip",
+        None,
+    )
+    .await;
+    assert_eq!(filtered.headers().get("content-encoding"), None);
+    assert!(filtered.text().await.unwrap().starts_with("diff --git"));
+}
+
 #[tokio::test]
 async fn missing_pr_and_missing_installation_are_named() {
     let s = setup().await;
