@@ -9,6 +9,7 @@ pub mod diff;
 pub mod github;
 pub mod http;
 pub mod incident;
+pub mod periodic;
 pub mod service;
 pub mod settings;
 pub mod setup;

@@ -164,17 +164,11 @@ impl RedeliveryJob {
 
     /// Runs every `interval` until `shutdown` turns true; a failed run is logged and
     /// the next one starts from the last good run.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut wait = self.config.initial_delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            let outcome = match self.pass(Some(&shutdown)).await {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let (first, interval) = (self.config.initial_delay, self.config.interval);
+        let job = &self;
+        crate::periodic::every(first, interval, shutdown, |stop| async move {
+            let outcome = match job.pass(Some(&stop)).await {
                 Ok(report) => {
                     tracing::info!(summary = %report.summary(), "redelivery run finished");
                     "ok"
@@ -185,8 +179,8 @@ impl RedeliveryJob {
                 }
             };
             metrics::counter!("responder_redelivery_runs_total", "outcome" => outcome).increment(1);
-            wait = self.config.interval;
-        }
+        })
+        .await
     }
 }
 

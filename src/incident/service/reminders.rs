@@ -90,27 +90,25 @@ impl RcaReminders {
     }
 
     /// Runs every `interval` (with the service's clock) until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut wait = self.initial_delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            match self.run_once(self.incidents.now()).await {
-                Ok(r) => tracing::info!(
-                    reminded = r.reminded.len(),
-                    closed = r.found_closed.len(),
-                    failed = r.failed.len(),
-                    "RCA reminder run finished"
-                ),
-                Err(e) => tracing::warn!(error = %e, "RCA reminder run failed"),
-            }
-            wait = self.interval;
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let job = &self;
+        crate::periodic::every(
+            self.initial_delay,
+            self.interval,
+            shutdown,
+            |_| async move {
+                match job.run_once(job.incidents.now()).await {
+                    Ok(r) => tracing::info!(
+                        reminded = r.reminded.len(),
+                        closed = r.found_closed.len(),
+                        failed = r.failed.len(),
+                        "RCA reminder run finished"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "RCA reminder run failed"),
+                }
+            },
+        )
+        .await
     }
 }
 
