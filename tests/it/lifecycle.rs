@@ -658,6 +658,35 @@ async fn the_runbook_pr_keeps_the_repositorys_comments_and_only_adds_lines() {
 }
 
 #[tokio::test]
+async fn a_missing_pull_request_permission_is_said_on_the_rca_not_retried_in_silence() {
+    let w = world().await;
+    w.fake.set_app_permission("pull_requests", Some("read"));
+    let inc = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;
+    let rca = rca_no(&inc);
+    let template = w.body(rca);
+    w.set_body(rca, &filled(&template, &[CMD_A]));
+    w.close(rca, "completed", "close-1").await;
+
+    assert!(w.fake.pulls("acme", "evals").is_empty());
+    let said = w.comments_on(rca);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(
+        said[0].contains("pull_requests=write") && said[0].contains("reopen and close"),
+        "{}",
+        said[0]
+    );
+    let delivery = w.svc.store.delivery("close-1").await.unwrap().unwrap();
+    assert_eq!(delivery.status.as_str(), "done", "{delivery:?}");
+
+    // Granted, reopened, closed again: the PR opens.
+    w.fake.set_app_permission("pull_requests", Some("write"));
+    w.reopen(rca, "reopen-1").await;
+    w.set_time(w.clock.now() + chrono::Duration::minutes(1));
+    w.close(rca, "completed", "close-2").await;
+    assert_eq!(w.fake.pulls("acme", "evals").len(), 1);
+}
+
+#[tokio::test]
 async fn form_and_template_rca_bodies_propose_the_same_runbook() {
     let w = world().await;
     let a = w.declare("SEV2", "Pods OOMKilled", "sandbox", &[]).await;

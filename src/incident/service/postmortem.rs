@@ -10,6 +10,7 @@
 
 use super::closing::IssueClosed;
 use super::{IncidentError, IncidentService, marker, millis};
+use crate::github::GitHubError;
 use crate::github::proposal::{Proposal, propose};
 use crate::incident::check::RUNBOOK_OVERRIDE_PATH;
 use crate::incident::rca::RcaSections;
@@ -27,6 +28,9 @@ pub enum RcaOutcome {
     BadUpdates,
     /// Complete; it proposed nothing new for the runbook.
     Complete,
+    /// Complete, but GitHub refused the pull request (a missing App permission):
+    /// said so on the RCA.
+    Refused(String),
     /// Complete; its runbook updates are in this pull request.
     RunbookPull { number: u64, url: String },
 }
@@ -132,7 +136,23 @@ impl IncidentService {
             )),
             body: pull_body(inc, &rca.url, &report),
         };
-        let done = propose(self.github.as_ref(), repo, &proposal).await?;
+        let done = match propose(self.github.as_ref(), repo, &proposal).await {
+            Ok(done) => done,
+            Err(e @ GitHubError::Forbidden { .. }) => {
+                // Retrying cannot help until someone grants the App more: say so
+                // where the RCA's author looks, once, and leave the delivery done.
+                let text = format!(
+                    "The RCA is complete, but its runbook pull request could not be opened: \
+                     {}. Grant the App that permission (the App's settings → Permissions, \
+                     then accept it on the installation), then reopen and close this issue \
+                     as completed.",
+                    sanitize_inline(&e.to_string())
+                );
+                self.post_once(&c.repo, c.number, &key, &text).await?;
+                return Ok(RcaOutcome::Refused(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.store
             .record_runbook_pr(inc.id, done.pull.number, &done.pull.html_url)
             .await?;

@@ -115,29 +115,78 @@ pub fn require_app(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-/// Whether the caller may read (or, with `write`, change) `owner/name`, answering
-/// as GitHub does: 401 for a dead or unknown token, 404 for a private repository
-/// the caller cannot see, 403 for writing where only reading is allowed.
+/// The App permission a route needs, as GitHub documents it per endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Need {
+    pub permission: &'static str,
+    pub write: bool,
+}
+
+impl Need {
+    pub const fn read(permission: &'static str) -> Self {
+        Self {
+            permission,
+            write: false,
+        }
+    }
+
+    pub const fn write(permission: &'static str) -> Self {
+        Self {
+            permission,
+            write: true,
+        }
+    }
+}
+
+fn integration_forbidden() -> Response {
+    gh_error(
+        StatusCode::FORBIDDEN,
+        "Resource not accessible by integration",
+    )
+}
+
+/// Whether the caller may do what `need` says on `owner/name`, answering as GitHub
+/// does: 401 for a dead or unknown token, 404 for a private repository the caller
+/// cannot see, 403 for writing where only reading is allowed or for an
+/// installation token whose App lacks the permission.
 pub fn repo_access(
     state: &State,
     headers: &HeaderMap,
     owner: &str,
     name: &str,
-    write: bool,
+    need: Need,
 ) -> Result<(), Response> {
     let public = state.repo(owner, name).is_some_and(|r| r.public);
+    let write = need.write;
     match credential(headers) {
         Credential::Malformed => Err(bad_credentials()),
         Credential::Token(t) => {
             if state.live_token(&t).is_none() {
                 Err(bad_credentials())
-            } else if state.token_covers(&t, owner, name) || (public && !write) {
+            } else if state.token_covers(&t, owner, name) {
+                let granted = state
+                    .app_permissions
+                    .get(need.permission)
+                    .map(String::as_str);
+                match (granted, write) {
+                    (Some("write" | "admin"), _) | (Some("read"), false) => Ok(()),
+                    _ if public && !write => Ok(()),
+                    _ => {
+                        // GitHub names the permission that would have been enough.
+                        let mut r = integration_forbidden();
+                        let level = if write { "write" } else { "read" };
+                        let accepted = format!("{}={level}", need.permission);
+                        r.headers_mut().insert(
+                            "x-accepted-github-permissions",
+                            accepted.parse().expect("a header value"),
+                        );
+                        Err(r)
+                    }
+                }
+            } else if public && !write {
                 Ok(())
             } else if public {
-                Err(gh_error(
-                    StatusCode::FORBIDDEN,
-                    "Resource not accessible by integration",
-                ))
+                Err(integration_forbidden())
             } else {
                 Err(not_found())
             }
@@ -147,10 +196,7 @@ pub fn repo_access(
             if public && !write {
                 Ok(())
             } else {
-                Err(gh_error(
-                    StatusCode::FORBIDDEN,
-                    "Resource not accessible by integration",
-                ))
+                Err(integration_forbidden())
             }
         }
         Credential::None if public && !write => Ok(()),

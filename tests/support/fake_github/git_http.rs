@@ -24,8 +24,12 @@ pub async fn serve(shared: Shared, req: Request, owner: &str, repo: &str, rest: 
         let found = st.repo(owner, repo);
         let allowed = match credential(req.headers()) {
             Credential::Token(t) if st.live_token(&t).is_some() => {
+                // A token reads a private repository over git only when its App has
+                // the contents permission.
+                let contents = st.app_permissions.contains_key("contents");
                 if found.is_some()
-                    && (st.token_covers(&t, owner, repo) || found.is_some_and(|r| r.public))
+                    && ((st.token_covers(&t, owner, repo) && contents)
+                        || found.is_some_and(|r| r.public))
                 {
                     true
                 } else {

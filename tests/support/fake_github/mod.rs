@@ -391,6 +391,16 @@ impl FakeGitHub {
         id
     }
 
+    /// Grants the App `permission` at `level` (`read`, `write`), or takes it away
+    /// with `None`; the fake starts with `app.yml`'s `default_permissions`.
+    pub fn set_app_permission(&self, permission: &str, level: Option<&str>) {
+        let mut st = self.state();
+        match level {
+            Some(l) => st.app_permissions.insert(permission.into(), l.into()),
+            None => st.app_permissions.remove(permission),
+        };
+    }
+
     /// Delivery ids redelivery was requested for, in order.
     pub fn redeliveries(&self) -> Vec<u64> {
         self.state().redeliveries.clone()

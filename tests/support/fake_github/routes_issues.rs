@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::auth::Need;
 use super::errors::{MAX_BODY, body_too_long, gh_error, not_found, validation};
 use super::paginate::page;
 use super::routes_repos::load;
@@ -88,7 +89,7 @@ pub async fn create(
     Path((o, r)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    load(&s, &headers, &o, &r, true)?;
+    load(&s, &headers, &o, &r, Need::write("issues"))?;
     let body = json_body(&body)?;
     let Some(title) = body["title"]
         .as_str()
@@ -142,7 +143,7 @@ pub async fn get_issue(
     headers: HeaderMap,
     Path((o, r, n)): Path<(String, String, u64)>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("issues"))?;
     let i = repo
         .issues
         .iter()
@@ -158,7 +159,7 @@ pub async fn update(
     Path((o, r, n)): Path<(String, String, u64)>,
     body: Bytes,
 ) -> Answer {
-    load(&s, &headers, &o, &r, true)?;
+    load(&s, &headers, &o, &r, Need::write("issues"))?;
     let body = json_body(&body)?;
     if too_long(&body["body"]) {
         return Err(body_too_long("Issue"));
@@ -223,7 +224,7 @@ pub async fn list(
     Path((o, r)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("issues"))?;
     let state = q.get("state").map(String::as_str).unwrap_or("open");
     let wanted: Vec<&str> = q
         .get("labels")
@@ -255,7 +256,7 @@ pub async fn create_comment(
     Path((o, r, n)): Path<(String, String, u64)>,
     body: Bytes,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, true)?;
+    let repo = load(&s, &headers, &o, &r, Need::write("issues"))?;
     if !issue_exists(&repo, n) {
         return Err(not_found());
     }
@@ -297,7 +298,7 @@ pub async fn list_comments(
     Path((o, r, n)): Path<(String, String, u64)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("issues"))?;
     if !issue_exists(&repo, n) {
         return Err(not_found());
     }
@@ -322,7 +323,7 @@ pub async fn list_labels(
     Path((o, r)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("issues"))?;
     let items = repo
         .labels
         .iter()
@@ -337,7 +338,7 @@ pub async fn get_label(
     headers: HeaderMap,
     Path((o, r, name)): Path<(String, String, String)>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("issues"))?;
     let l = repo.label(&name).ok_or_else(not_found)?;
     Ok(json_response(
         StatusCode::OK,
@@ -353,7 +354,7 @@ pub async fn create_label(
     Path((o, r)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    load(&s, &headers, &o, &r, true)?;
+    load(&s, &headers, &o, &r, Need::write("issues"))?;
     let body = json_body(&body)?;
     let Some(name) = body["name"]
         .as_str()
@@ -415,7 +416,7 @@ async fn change_labels(
     body: Bytes,
     replace: bool,
 ) -> Answer {
-    load(&s, &headers, &o, &r, true)?;
+    load(&s, &headers, &o, &r, Need::write("issues"))?;
     let body = json_body(&body)?;
     let names = if body.is_array() {
         strings(&body)
@@ -467,7 +468,7 @@ pub async fn remove_label(
     headers: HeaderMap,
     Path((o, r, n, name)): Path<(String, String, u64, String)>,
 ) -> Answer {
-    load(&s, &headers, &o, &r, true)?;
+    load(&s, &headers, &o, &r, Need::write("issues"))?;
     {
         let mut st = s.lock().expect("state lock");
         let repo = st.repo_mut(&o, &r).ok_or_else(not_found)?;

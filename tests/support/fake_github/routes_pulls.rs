@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth::Need;
 use super::errors::{not_found, validation};
 use super::faults::{Fault, answer};
 use super::git_repo::{self, FileDiff};
@@ -103,7 +104,7 @@ pub async fn get_pull(
     headers: HeaderMap,
     Path((o, r, n)): Path<(String, String, u64)>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("pull_requests"))?;
     let p = find_pull(&repo, n)?;
     let c = compute(&s, &repo, &p).await?;
     let accept = headers
@@ -150,7 +151,7 @@ pub async fn files(
     Path((o, r, n)): Path<(String, String, u64)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("pull_requests"))?;
     let p = find_pull(&repo, n)?;
     let c = compute(&s, &repo, &p).await?;
     let cap = s
@@ -179,7 +180,7 @@ pub async fn list(
     Path((o, r)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("pull_requests"))?;
     let state = q.get("state").map(String::as_str).unwrap_or("open");
     let head = q.get("head").map(|h| match h.split_once(':') {
         Some((owner, branch)) => (Some(owner.to_string()), branch.to_string()),
@@ -214,7 +215,7 @@ pub async fn create(
     Path((o, r)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, true)?;
+    let repo = load(&s, &headers, &o, &r, Need::write("pull_requests"))?;
     let body = json_body(&body)?;
     let head = body["head"].as_str().unwrap_or("");
     let head_ref = head.split_once(':').map_or(head, |(_, b)| b).to_string();
@@ -281,7 +282,7 @@ pub async fn create(
         repo_mut.pulls.push(p.clone());
         p
     };
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::write("pull_requests"))?;
     let c = compute(&s, &repo, &p).await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -296,7 +297,7 @@ pub async fn compare(
     headers: HeaderMap,
     Path((o, r, basehead)): Path<(String, String, String)>,
 ) -> Answer {
-    let repo = load(&_s, &headers, &o, &r, false)?;
+    let repo = load(&_s, &headers, &o, &r, Need::read("contents"))?;
     let (base, head) = basehead.split_once("...").ok_or_else(not_found)?;
     let (bare, base, head) = (repo.bare.clone(), base.to_string(), head.to_string());
     let (b, h, mb) = blocking(move || {

@@ -13,7 +13,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::auth::repo_access;
+use super::auth::{Need, repo_access};
 use super::errors::{gh_error, not_found, validation};
 use super::git_repo;
 use super::server::{blocking, json_body, json_response};
@@ -22,16 +22,16 @@ use super::state::{BOT_LOGIN, Repo, Shared};
 
 type Answer = Result<Response, Response>;
 
-/// The repository, if the caller may read (or write) it; GitHub's refusal if not.
+/// The repository, if the caller may do what `need` says; GitHub's refusal if not.
 pub fn load(
     shared: &Shared,
     headers: &HeaderMap,
     o: &str,
     r: &str,
-    write: bool,
+    need: Need,
 ) -> Result<Repo, Response> {
     let st = shared.lock().expect("state lock");
-    repo_access(&st, headers, o, r, write)?;
+    repo_access(&st, headers, o, r, need)?;
     st.repo(o, r).cloned().ok_or_else(not_found)
 }
 
@@ -41,7 +41,7 @@ pub async fn get_repo(
     headers: HeaderMap,
     Path((o, r)): Path<(String, String)>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("metadata"))?;
     let bare = repo.bare.clone();
     let branch = blocking(move || git_repo::default_branch(&bare)).await;
     Ok(json_response(
@@ -67,7 +67,7 @@ pub async fn get_contents(
     Path((o, r, path)): Path<(String, String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("contents"))?;
     let bare = repo.bare.clone();
     let path = path.trim_matches('/').to_string();
     let wanted = q.get("ref").cloned();
@@ -132,7 +132,7 @@ pub async fn put_contents(
     Path((o, r, path)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, true)?;
+    let repo = load(&s, &headers, &o, &r, Need::write("contents"))?;
     let body = json_body(&body)?;
     let (Some(message), Some(content)) = (body["message"].as_str(), body["content"].as_str())
     else {
@@ -232,7 +232,7 @@ pub async fn get_ref(
     headers: HeaderMap,
     Path((o, r, name)): Path<(String, String, String)>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("contents"))?;
     let refname = format!("refs/{}", name.trim_matches('/'));
     let bare = repo.bare.clone();
     let rn = refname.clone();
@@ -255,7 +255,7 @@ pub async fn create_ref(
     Path((o, r)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, true)?;
+    let repo = load(&s, &headers, &o, &r, Need::write("contents"))?;
     let body = json_body(&body)?;
     let (Some(refname), Some(sha)) = (body["ref"].as_str(), body["sha"].as_str()) else {
         return Err(gh_error(
@@ -295,7 +295,7 @@ pub async fn update_ref(
     Path((o, r, name)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, true)?;
+    let repo = load(&s, &headers, &o, &r, Need::write("contents"))?;
     let body = json_body(&body)?;
     let Some(sha) = body["sha"].as_str().map(str::to_string) else {
         return Err(gh_error(
@@ -339,7 +339,7 @@ pub async fn permission(
     headers: HeaderMap,
     Path((o, r, user)): Path<(String, String, String)>,
 ) -> Answer {
-    let repo = load(&s, &headers, &o, &r, false)?;
+    let repo = load(&s, &headers, &o, &r, Need::read("metadata"))?;
     let role = repo
         .permissions
         .iter()

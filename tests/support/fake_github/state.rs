@@ -31,6 +31,10 @@ pub struct State {
     pub deliveries: Vec<HookDelivery>,
     pub redeliveries: Vec<u64>,
     pub cap_files: Option<usize>,
+    /// What the App's installations were granted (`issues` → `write`, …): by
+    /// default the `default_permissions` of the product's `app.yml`, so a feature
+    /// that needs more than the manifest asks for fails here as it would on GitHub.
+    pub app_permissions: BTreeMap<String, String>,
     /// Diffs are pure functions of (repo, base, head): recomputing per page is waste.
     pub diff_cache: HashMap<(PathBuf, String, String), Arc<Vec<FileDiff>>>,
     next_id: u64,
@@ -144,6 +148,17 @@ pub struct LoggedRequest {
     pub status: u16,
 }
 
+/// `default_permissions` of the product's `app.yml`.
+fn manifest_permissions() -> BTreeMap<String, String> {
+    let manifest = responder::github::manifest::manifest("http://fake.invalid");
+    manifest["default_permissions"]
+        .as_object()
+        .expect("app.yml has default_permissions")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
 impl State {
     pub fn new(server_url: String, app_id: u64) -> Self {
         Self {
@@ -158,6 +173,7 @@ impl State {
             deliveries: Vec::new(),
             redeliveries: Vec::new(),
             cap_files: None,
+            app_permissions: manifest_permissions(),
             diff_cache: HashMap::new(),
             next_id: 1000,
         }
