@@ -183,6 +183,26 @@ impl IncidentService {
         result
     }
 
+    /// Why `login` may not do `what` (`"declaring an incident needs"`, …) in `ctx`'s repository
+    /// under its `min_permission`: `None` when they may. Asks GitHub every time, so
+    /// a revoked collaborator is refused at once.
+    pub async fn refusal(
+        &self,
+        ctx: &RepoContext,
+        login: &str,
+        what: &str,
+    ) -> Result<Option<String>, IncidentError> {
+        let role = role_name(self.github.permission(&ctx.repo, login).await?);
+        let min = ctx.config.min_permission;
+        Ok((!min.allows(role)).then(|| {
+            format!(
+                "Sorry, {what} {} permission on {}, and {login} has {role}. Nothing was changed.",
+                min.as_str(),
+                ctx.repo
+            )
+        }))
+    }
+
     /// Waits (up to 30 s) for the store lease `name`; another instance holding it
     /// longer is a transient error, retried later.
     async fn lease(&self, name: &str) -> Result<(), IncidentError> {
@@ -459,4 +479,17 @@ fn to_link(number: u64, url: String) -> IssueLink {
 /// Milliseconds since the epoch as a time (the epoch itself if out of range).
 pub fn millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// GitHub's word for a permission, as `Permission::allows` reads it.
+fn role_name(p: crate::github::Permission) -> &'static str {
+    use crate::github::Permission as P;
+    match p {
+        P::None => "none",
+        P::Read => "read",
+        P::Triage => "triage",
+        P::Write => "write",
+        P::Maintain => "maintain",
+        P::Admin => "admin",
+    }
 }

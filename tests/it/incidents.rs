@@ -8,7 +8,7 @@ use std::time::Duration;
 use responder::incident::runbook::Runbook;
 use responder::incident::severity::Severity;
 use responder::service::ServiceOptions;
-use responder::types::Secret;
+use responder::types::{IssueNumber, Secret};
 use serde_json::{Value, json};
 
 use crate::support::fake_github::{FakeGitHub, Fault, Issue, RepoOpts};
@@ -118,6 +118,7 @@ impl World {
         p["issue"]["body"] = json!(body);
         p["issue"]["html_url"] = json!(self.url(n));
         p["issue"]["user"] = json!({"login": "alice", "type": "User"});
+        p["sender"] = json!({"login": "alice", "type": "User"});
         p["issue"]["labels"] = json!(
             labels
                 .iter()
@@ -539,6 +540,54 @@ async fn a_read_only_commenter_is_refused_and_bots_are_ignored() {
         .filter(|r| r.path.contains("/permission"))
         .count();
     assert_eq!(perms, 2, "bots are not even looked up");
+}
+
+#[tokio::test]
+async fn a_form_opened_by_a_reader_declares_nothing_until_a_writer_labels_it() {
+    let w = world().await;
+    let mut p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
+    let n = p["issue"]["number"].as_u64().unwrap();
+    p["issue"]["user"] = json!({"login": "rita", "type": "User"});
+    p["sender"] = json!({"login": "rita", "type": "User"});
+    w.deliver("issues", "d-1", &p).await;
+    assert!(w.app_issues("bug").is_empty() && w.app_issues("rca").is_empty());
+    let comments = w.comments_on(n);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].contains("declaring an incident needs write permission")
+            && comments[0].contains("rita has read"),
+        "{}",
+        comments[0]
+    );
+
+    // A writer adds the label again: now it is declared, by them.
+    let mut labeled = p.clone();
+    labeled["action"] = json!("labeled");
+    labeled["label"] = json!({"name": "incident"});
+    labeled["sender"] = json!({"login": "alice", "type": "User"});
+    w.deliver("issues", "d-2", &labeled).await;
+    assert_eq!(
+        (w.app_issues("bug").len(), w.app_issues("rca").len()),
+        (1, 1)
+    );
+    assert_eq!(
+        w.comments_on(n).len(),
+        2,
+        "the refusal, then the declaration"
+    );
+    let inc = w
+        .svc
+        .store
+        .incident_for_issue(&"acme/evals".parse().unwrap(), IssueNumber(n))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inc.declared_by, "alice");
 }
 
 #[tokio::test]

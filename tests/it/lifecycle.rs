@@ -492,6 +492,33 @@ async fn reopening_the_bug_reopens_the_incident_once_and_closing_it_again_resolv
 }
 
 #[tokio::test]
+async fn a_bug_closed_by_someone_without_write_access_leaves_the_incident_open() {
+    let w = world().await;
+    w.fake.set_permission("acme", "evals", "tom", "triage");
+    let inc = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
+    let bug = bug_no(&inc);
+    let now = w.clock.now().timestamp();
+    w.fake.edit_issue("acme", "evals", bug, |i| {
+        i.state = "closed".into();
+        i.state_reason = Some("completed".into());
+        i.closed_at = Some(now);
+    });
+    let mut p = w.issue_event("closed", bug);
+    p["sender"]["login"] = json!("tom");
+    w.deliver("issues", "tom-closes", &p).await;
+
+    let inc = w.incident(bug).await;
+    assert_eq!(inc.status, "open");
+    let said = w.comments_on(bug);
+    assert!(
+        said.iter()
+            .any(|c| c.contains("tom has triage") && c.contains("stays open")),
+        "{said:#?}"
+    );
+    assert!(w.comments_on(rca_no(&inc)).is_empty(), "no time to resolve");
+}
+
+#[tokio::test]
 async fn severity_change_relabels_every_issue_and_is_recorded_with_who_and_when() {
     let w = world().await;
     let inc = w

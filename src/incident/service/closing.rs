@@ -106,6 +106,17 @@ impl IncidentService {
             Some("bug") if inc.status == "resolved" => {
                 let key = format!("reopened:{}#{}@{reopened_at}", repo.full(), number.0);
                 let ctx = self.context(&inc.repo).await?;
+                if let Some(refusal) = self
+                    .refusal(&ctx, actor, "reopening an incident needs")
+                    .await?
+                {
+                    let text = format!(
+                        "{refusal} Incident {} stays resolved although this issue was reopened.",
+                        inc.id
+                    );
+                    self.reply_once(repo, number, &key, &text).await?;
+                    return Ok(());
+                }
                 self.change(&ctx, &inc, Change::Reopen, actor, &key, (repo, number))
                     .await?;
             }
@@ -133,6 +144,18 @@ impl IncidentService {
             }
         }
         let ctx = self.context(&inc.repo).await?;
+        if let Some(refusal) = self
+            .refusal(&ctx, &c.actor, "resolving an incident needs")
+            .await?
+        {
+            let text = format!(
+                "{refusal} Incident {} stays open although this issue was closed; someone \
+                 with that permission can comment `/incident resolve`.",
+                inc.id
+            );
+            self.reply_once(&c.repo, c.number, &key, &text).await?;
+            return Ok(Closed::Ignored);
+        }
         let change = Change::Resolve { note: None };
         self.change(&ctx, inc, change, &c.actor, &key, (&c.repo, c.number))
             .await?;

@@ -2,7 +2,8 @@
 //! or labelled from the incident form (`issues.opened`, `issues.labeled`), and
 //! `/incident …` comments (`issue_comment.created`).
 //!
-//! Who may do what is decided here (bots ignored, commenters' permission checked);
+//! Who may do what is decided here (bots ignored; commenters', form authors' and
+//! labellers' permission checked);
 //! what happens is `IncidentService`'s. User mistakes are answered once on the
 //! issue and end the delivery; GitHub hiccups are retried by the worker. Must never
 //! create issues itself.
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::github::Permission as GhPermission;
 use crate::incident::command::{Command, help_text, parse_command};
 use crate::incident::declaration::Declaration;
 use crate::incident::form::parse_incident_form;
@@ -69,6 +69,9 @@ struct IssuesPayload {
     issue: Issue,
     #[serde(default)]
     label: Option<Label>,
+    /// Who opened or labelled the issue.
+    #[serde(default)]
+    sender: Option<User>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +196,30 @@ impl Handler for IncidentIssueHandler {
                 Declaration::from_form(form, &p.issue.title)
                     .map_err(|e| IncidentError::User(format!("No incident was declared: {e}.")))
             });
+        // The declarer: who opened the form, or who added the label later.
+        let declarer = match (event.action.as_deref(), &p.sender) {
+            (Some("labeled"), Some(sender)) => sender,
+            _ => &p.issue.user,
+        };
+        let refusal = self
+            .incidents
+            .refusal(&ctx, &declarer.login, "declaring an incident needs")
+            .await
+            .map_err(fail)?;
+        if let Some(refusal) = refusal {
+            let text = format!(
+                "{refusal} Someone with that permission can declare it: remove and add the \
+                 incident label again, or comment `/incident declare SEV2 <title>`."
+            );
+            return answer(
+                &self.incidents,
+                &repo,
+                number,
+                &key,
+                IncidentError::User(text),
+            )
+            .await;
+        }
         let declaration = match decl {
             Ok(d) => d,
             Err(e) => return answer(&self.incidents, &repo, number, &key, e).await,
@@ -200,7 +227,7 @@ impl Handler for IncidentIssueHandler {
         let new = NewDeclaration {
             key: key.clone(),
             declaration,
-            declared_by: p.issue.user.login.clone(),
+            declared_by: declarer.login.clone(),
             source: Some(p.issue.link()),
         };
         match self.incidents.declare(&ctx, new).await {
@@ -250,18 +277,11 @@ impl Handler for IncidentCommandHandler {
             Err(e) => Err(e.to_string()),
         };
         let login = &p.comment.user.login;
-        let role = inc
-            .github()
-            .permission(&repo, login)
+        let refusal = inc
+            .refusal(&ctx, login, "`/incident` commands need")
             .await
-            .map_err(|e| fail(e.into()))?;
-        let min = ctx.config.min_permission;
-        if !min.allows(role_name(role)) {
-            let refusal = format!(
-                "Sorry, `/incident` commands need {} permission on {repo}, and {login} has {}. Nothing was changed.",
-                min.as_str(),
-                role_name(role),
-            );
+            .map_err(fail)?;
+        if let Some(refusal) = refusal {
             return answer(inc, &repo, number, &key, IncidentError::User(refusal)).await;
         }
         let command = match command {
@@ -338,18 +358,6 @@ impl Handler for IncidentCommandHandler {
             Ok(_) => Ok(()),
             Err(e) => answer(inc, &repo, number, &key, e).await,
         }
-    }
-}
-
-/// GitHub's word for a permission, as `Permission::allows` reads it.
-fn role_name(p: GhPermission) -> &'static str {
-    match p {
-        GhPermission::None => "none",
-        GhPermission::Read => "read",
-        GhPermission::Triage => "triage",
-        GhPermission::Write => "write",
-        GhPermission::Maintain => "maintain",
-        GhPermission::Admin => "admin",
     }
 }
 
