@@ -31,6 +31,12 @@ pub struct State {
     pub deliveries: Vec<HookDelivery>,
     pub redeliveries: Vec<u64>,
     pub cap_files: Option<usize>,
+    /// Codes the manifest flow handed out, by code.
+    pub manifest_codes: HashMap<String, ManifestCode>,
+    /// Every manifest posted to the new-App form, with its organisation.
+    pub registered_manifests: Vec<(Option<String>, serde_json::Value)>,
+    /// Webhook secrets of the Apps converted so far, oldest first.
+    pub issued_webhook_secrets: Vec<String>,
     /// Diffs are pure functions of (repo, base, head): recomputing per page is waste.
     pub diff_cache: HashMap<(PathBuf, String, String), Arc<Vec<FileDiff>>>,
     next_id: u64,
@@ -106,6 +112,14 @@ pub struct Label {
     pub description: Option<String>,
 }
 
+/// A code from the manifest flow, convertible once.
+#[derive(Clone, Debug)]
+pub struct ManifestCode {
+    pub manifest: serde_json::Value,
+    pub org: Option<String>,
+    pub used: bool,
+}
+
 /// An installation access token the fake handed out.
 #[derive(Clone, Debug)]
 pub struct Token {
@@ -158,6 +172,9 @@ impl State {
             deliveries: Vec::new(),
             redeliveries: Vec::new(),
             cap_files: None,
+            manifest_codes: HashMap::new(),
+            registered_manifests: Vec::new(),
+            issued_webhook_secrets: Vec::new(),
             diff_cache: HashMap::new(),
             next_id: 1000,
         }
