@@ -15,5 +15,6 @@ mod incident_check;
 mod incidents;
 mod postgres;
 mod redelivery;
+mod setup;
 mod webhook_inbox;
 mod webhook_process;
