@@ -158,6 +158,12 @@ pub enum SetupError {
         "this setup link is unknown or expired (it works once, within an hour); start again from the setup page"
     )]
     UnknownState,
+    /// GitHub answers 404 for a code it no longer knows; said plainly, since the
+    /// generic 404 message would send the user looking for a missing resource.
+    #[error(
+        "GitHub no longer accepts this setup code: a code works once, within an hour, and this one was used already or has expired. Start again from the setup page"
+    )]
+    SpentCode,
     #[error("GitHub did not hand over the new App's credentials: {0}")]
     Exchange(GitHubError),
     #[error("the new App's private key cannot be used: {0}")]
@@ -271,7 +277,10 @@ impl Setup {
         }
         let new = manifest::convert(&self.api_url, code)
             .await
-            .map_err(SetupError::Exchange)?;
+            .map_err(|e| match e {
+                GitHubError::NotFound { .. } => SetupError::SpentCode,
+                e => SetupError::Exchange(e),
+            })?;
         let creds = AppCredentials {
             app_id: new.id.to_string(),
             private_key: new.pem.clone(),

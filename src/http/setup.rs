@@ -127,7 +127,9 @@ fn status_body(live: &LiveApp) -> String {
 fn error_page(e: &SetupError) -> Response {
     let status = match e {
         SetupError::AlreadyConfigured(_) => StatusCode::CONFLICT,
-        SetupError::BadOrg(_) | SetupError::UnknownState => StatusCode::BAD_REQUEST,
+        SetupError::BadOrg(_) | SetupError::UnknownState | SetupError::SpentCode => {
+            StatusCode::BAD_REQUEST
+        }
         SetupError::Exchange(_) | SetupError::Key(_) => StatusCode::BAD_GATEWAY,
         SetupError::Store { .. } | SetupError::Client(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };

@@ -16,5 +16,6 @@ mod incidents;
 mod lifecycle;
 mod postgres;
 mod redelivery;
+mod setup;
 mod webhook_inbox;
 mod webhook_process;

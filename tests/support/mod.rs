@@ -1,8 +1,9 @@
 //! Test support: fake GitHub over HTTP, git fixtures, signed webhook helper, a real
-//! service on loopback.
+//! service on loopback, a headless Chromium driven over WebDriver.
 
 pub mod fake_github;
 pub mod git_fixture;
 pub mod postgres;
 pub mod service;
+pub mod webdriver;
 pub mod webhook;

@@ -91,11 +91,18 @@ impl TestService {
     }
 
     /// Like [`start_with`](Self::start_with), with a GitHub retry policy or clock.
+    /// Unless `args` name a public URL, it is the loopback address the service is
+    /// bound to.
     pub async fn start_with_options(
-        args: SettingsArgs,
+        mut args: SettingsArgs,
         options: ServiceOptions,
         configure: impl FnOnce(&mut Service),
     ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        if args.public_url.is_none() {
+            args.public_url = Some(url.clone());
+        }
         let settings = Settings::from_args(&args).expect("test settings are valid");
         let mut service = Service::with_options(settings, options)
             .await
@@ -103,8 +110,6 @@ impl TestService {
         service.worker_config.backoff_base = Duration::from_millis(20);
         service.worker_config.backoff_max = Duration::from_millis(200);
         configure(&mut service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stop_rx) = watch::channel(false);
         let worker = service.spawn_worker(stop_rx);
         let reminders = Arc::new(service.reminders());

@@ -12,6 +12,7 @@ mod git_repo;
 mod paginate;
 mod routes_app;
 mod routes_issues;
+mod routes_manifest;
 mod routes_pulls;
 mod routes_repos;
 mod server;
@@ -30,6 +31,9 @@ use state::{Repo, Shared, State, Token};
 
 /// The App's id as the fake knows it.
 pub const APP_ID: u64 = 424242;
+/// The slug of every App registered through the fake's manifest flow. A constant,
+/// not a re-export: the benches include this module and would flag an unused import.
+pub const MANIFEST_APP_SLUG: &str = routes_manifest::SLUG;
 const APP_KEY: &str = include_str!("../../fixtures/keys/app.pem");
 const APP_KEY_PKCS8: &str = include_str!("../../fixtures/keys/app.pkcs8.pem");
 const OTHER_KEY: &str = include_str!("../../fixtures/keys/other.pem");
@@ -399,6 +403,16 @@ impl FakeGitHub {
             Some(l) => st.app_permissions.insert(permission.into(), l.into()),
             None => st.app_permissions.remove(permission),
         };
+    }
+
+    /// Manifests posted to the new-App form (with the organisation, if any), in order.
+    pub fn registered_manifests(&self) -> Vec<(Option<String>, serde_json::Value)> {
+        self.state().registered_manifests.clone()
+    }
+
+    /// The webhook secret of the App converted last (what GitHub will sign with).
+    pub fn issued_webhook_secret(&self) -> Option<String> {
+        self.state().issued_webhook_secrets.last().cloned()
     }
 
     /// Delivery ids redelivery was requested for, in order.

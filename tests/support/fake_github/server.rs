@@ -16,7 +16,7 @@ use super::errors::not_found;
 use super::faults::{self, Fault};
 use super::shapes::Urls;
 use super::state::{LoggedRequest, Shared};
-use super::{git_http, routes_app, routes_issues, routes_pulls, routes_repos};
+use super::{git_http, routes_app, routes_issues, routes_manifest, routes_pulls, routes_repos};
 
 /// The whole fake as one router.
 pub fn router(shared: Shared) -> Router {
@@ -29,6 +29,15 @@ pub fn router(shared: Shared) -> Router {
 
 fn api_routes() -> Router<Shared> {
     let r = Router::new()
+        .route("/settings/apps/new", post(routes_manifest::new_app))
+        .route(
+            "/organizations/{org}/settings/apps/new",
+            post(routes_manifest::new_org_app),
+        )
+        .route(
+            "/app-manifests/{code}/conversions",
+            post(routes_manifest::conversions),
+        )
         .route("/app/installations", get(routes_app::list_installations))
         .route("/app/installations/{id}", get(routes_app::get_installation))
         .route(

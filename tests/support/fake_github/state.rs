@@ -35,6 +35,12 @@ pub struct State {
     /// default the `default_permissions` of the product's `app.yml`, so a feature
     /// that needs more than the manifest asks for fails here as it would on GitHub.
     pub app_permissions: BTreeMap<String, String>,
+    /// Codes the manifest flow handed out, by code.
+    pub manifest_codes: HashMap<String, ManifestCode>,
+    /// Every manifest posted to the new-App form, with its organisation.
+    pub registered_manifests: Vec<(Option<String>, serde_json::Value)>,
+    /// Webhook secrets of the Apps converted so far, oldest first.
+    pub issued_webhook_secrets: Vec<String>,
     /// Diffs are pure functions of (repo, base, head): recomputing per page is waste.
     pub diff_cache: HashMap<(PathBuf, String, String), Arc<Vec<FileDiff>>>,
     next_id: u64,
@@ -110,6 +116,14 @@ pub struct Label {
     pub description: Option<String>,
 }
 
+/// A code from the manifest flow, convertible once.
+#[derive(Clone, Debug)]
+pub struct ManifestCode {
+    pub manifest: serde_json::Value,
+    pub org: Option<String>,
+    pub used: bool,
+}
+
 /// An installation access token the fake handed out.
 #[derive(Clone, Debug)]
 pub struct Token {
@@ -174,6 +188,9 @@ impl State {
             redeliveries: Vec::new(),
             cap_files: None,
             app_permissions: manifest_permissions(),
+            manifest_codes: HashMap::new(),
+            registered_manifests: Vec::new(),
+            issued_webhook_secrets: Vec::new(),
             diff_cache: HashMap::new(),
             next_id: 1000,
         }
