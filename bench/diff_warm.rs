@@ -121,8 +121,8 @@ async fn main() {
         "warm",
         &bare,
         RepoOpts {
-            installation: None,
-            public: true,
+            installation: Some(7),
+            public: false,
         },
     );
     fake.add_pull("bench", "warm", 1);
@@ -132,6 +132,8 @@ async fn main() {
         github_api_url: fake.api_url(),
         github_server_url: fake.server_url(),
         agent_secret: Some(SECRET.into()),
+        github_app_id: Some(fake.app_id().to_string()),
+        github_app_private_key: Some(fake.private_key_pem().to_string()),
         ..SettingsArgs::default()
     };
     let service = Service::new(Settings::from_args(&args).unwrap())

@@ -168,6 +168,7 @@ async fn prepare(
     route: &str,
 ) -> Result<Prepared, ApiError> {
     let (repo, number) = target(auth, owner, repo, number)?;
+    state.require_app()?;
     let query = parse_query(raw)?;
     let filter = PathFilter::new(&query.paths).map_err(bad)?;
     let span = tracing::info_span!("diff", %repo, pr = number.0, agent = %auth.0.sub);

@@ -142,17 +142,7 @@ pub async fn declare(
         .parse()
         .map_err(|e| unprocessable("invalid_repo", format!("repo: {e}")))?;
     auth.require(&repo, WRITE_SCOPE)?;
-    let missing = state.settings.missing_github();
-    if state.settings.app.is_none() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_configured",
-            format!(
-                "the GitHub App is not configured (missing: {}); set these variables and restart",
-                missing.join(", ")
-            ),
-        ));
-    }
+    state.require_app()?;
     let incidents = &state.incidents;
     let ctx = incidents.context(&repo).await.map_err(service_error)?;
     let (_, declaration) = Declaration::from_api(&req, &ctx.runbook, &ctx.aliases)

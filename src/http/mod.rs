@@ -51,6 +51,21 @@ impl AppState {
     pub fn webhook_secrets(&self) -> Vec<Secret> {
         self.setup.live().webhook_secrets.clone()
     }
+
+    /// 503 naming what is missing while no GitHub App is configured (at start or by
+    /// the one-click setup since): the GitHub-backed routes act as the App.
+    pub fn require_app(&self) -> Result<(), error::ApiError> {
+        if self.setup.live().app.is_some() {
+            return Ok(());
+        }
+        Err(error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "the GitHub App is not configured (missing: GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY \
+             or GITHUB_APP_PRIVATE_KEY_PATH): set them and restart, or register the App from \
+             this service's / page",
+        ))
+    }
 }
 
 /// The service's routes and layers.

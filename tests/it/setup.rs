@@ -265,6 +265,15 @@ async fn without_app_settings_the_page_offers_the_manifest_and_webhooks_are_refu
 async fn one_click_setup_stores_the_app_and_uses_it_without_a_restart() {
     let u = unconfigured().await;
     add_widgets(&u.fake, u.tmp.path());
+    // Before setup the GitHub-backed agent routes say what is missing (CONTRACT.md).
+    let early = pr_files(&u.svc).await;
+    assert_eq!(early.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = early.json().await.unwrap();
+    assert_eq!(body["error"], "not_configured", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("GITHUB_APP_ID"),
+        "{body}"
+    );
     let http = hop_by_hop();
     let form = setup_page(&http, &u.svc, None).await;
     let location = submit_to_github(&http, &form).await;
