@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::errors::{gh_error, not_found};
+use super::paginate::encode;
 use super::server::json_response;
 use super::shapes::{Urls, iso};
 use super::state::{ManifestCode, Shared};
@@ -121,16 +122,4 @@ pub async fn conversions(
             "pem": super::APP_KEY,
         }),
     ))
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
