@@ -177,18 +177,23 @@ async fn serve_runs_the_job_and_counts_requests_in_metrics() {
         "redelivery requested: {:?}",
         fake.redeliveries()
     );
-    let metrics = reqwest::get(format!("{}/metrics", svc.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
+    // The fake logs the request before the job has its answer and counts it.
+    let metrics = || async {
+        reqwest::get(format!("{}/metrics", svc.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let counted = eventually(Duration::from_secs(10), || async {
+        metrics()
+            .await
             .lines()
-            .any(|l| l.starts_with("responder_redeliveries_requested_total")),
-        "{metrics}"
-    );
+            .any(|l| l.starts_with("responder_redeliveries_requested_total"))
+    })
+    .await;
+    assert!(counted, "{}", metrics().await);
 
     let _ = stop.send(true);
     tokio::time::timeout(Duration::from_secs(5), job.unwrap())
