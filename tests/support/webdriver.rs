@@ -13,8 +13,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's paths; `RESPONDER_TEST_CHROMIUM` / `RESPONDER_TEST_CHROMEDRIVER` point
+/// elsewhere (GitHub's Ubuntu runners ship Chrome and its driver, not Debian's).
+fn chromium() -> String {
+    std::env::var("RESPONDER_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+fn chromedriver() -> String {
+    std::env::var("RESPONDER_TEST_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
 
 /// Chromium's first start on a busy 2-core machine takes seconds, rarely many.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,9 +62,9 @@ impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium session.
     /// Panics (never skips) when Chromium or chromedriver is not installed.
     pub async fn start() -> Self {
-        for binary in [CHROMIUM, CHROMEDRIVER] {
+        for binary in [chromium(), chromedriver()] {
             assert!(
-                Path::new(binary).exists(),
+                Path::new(&binary).exists(),
                 "{binary} is missing: the browser tests need Debian's `chromium` and \
                  `chromium-driver` packages (apt-get install chromium chromium-driver)"
             );
@@ -229,16 +236,15 @@ fn free_port() -> u16 {
 
 fn spawn_driver(port: u16, dir: &Path) -> Child {
     let log = std::fs::File::create(dir.join("chromedriver.log")).expect("chromedriver log");
-    Command::new(CHROMEDRIVER)
+    let driver = chromedriver();
+    Command::new(&driver)
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log handle"))
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {CHROMEDRIVER}: {e}; install Debian's `chromium` and `chromium-driver`"
-            )
+            panic!("cannot run {driver}: {e}; install Debian's `chromium` and `chromium-driver`")
         })
 }
 
@@ -268,7 +274,7 @@ async fn new_session(http: &reqwest::Client, port: u16, dir: &Path) -> Result<St
         "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": CHROMIUM,
+                "binary": chromium(),
                 "args": [
                     "--headless",
                     "--no-sandbox",
