@@ -3,6 +3,9 @@
 //! measured in the same run as the ceiling.
 //!
 //! Run: `cargo bench --bench webhook_ingest` (prints its figures; not a test).
+//! `INGEST_ONLY=1` leaves the worker off; `REPOS=N` spreads the deliveries over N
+//! repositories (default 1: the worker's strictly serial worst case, one claim and
+//! one completion per delivery).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +27,8 @@ struct Figures {
     ok: usize,
 }
 
-async fn load(url: &str, body: Arc<Vec<u8>>, sign: bool) -> Figures {
+/// Sender `s` posts `bodies[s % bodies.len()]`.
+async fn load(url: &str, bodies: Arc<Vec<Vec<u8>>>, sign: bool) -> Figures {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(SENDERS)
         .build()
@@ -32,8 +36,9 @@ async fn load(url: &str, body: Arc<Vec<u8>>, sign: bool) -> Figures {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for s in 0..SENDERS {
-        let (client, url, body) = (client.clone(), url.to_string(), body.clone());
+        let (client, url, bodies) = (client.clone(), url.to_string(), bodies.clone());
         tasks.push(tokio::spawn(async move {
+            let body = &bodies[s % bodies.len()];
             let mut lat = Vec::with_capacity(PER_SENDER);
             let mut ok = 0;
             let secret = Secret::new(SECRET);
@@ -47,7 +52,7 @@ async fn load(url: &str, body: Arc<Vec<u8>>, sign: bool) -> Figures {
                         format!("bench-{s}-{i}-{}", uuid::Uuid::new_v4()),
                     );
                 if sign {
-                    req = req.header("x-hub-signature-256", signature::sign(&secret, &body));
+                    req = req.header("x-hub-signature-256", signature::sign(&secret, body));
                 }
                 let t = Instant::now();
                 let resp = req.body(body.to_vec()).send().await.unwrap();
@@ -100,7 +105,7 @@ async fn main() {
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     // INGEST_ONLY=1 measures intake without the worker draining the inbox beside it.
-    let _worker = (std::env::var("INGEST_ONLY").is_err()).then(|| service.spawn_worker(stop_rx));
+    let worker = (std::env::var("INGEST_ONLY").is_err()).then(|| service.spawn_worker(stop_rx));
     let router = service.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
@@ -110,22 +115,36 @@ async fn main() {
     let trivial_url = format!("http://{}/noop", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, trivial).await.unwrap() });
 
-    let body = Arc::new(
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/github/webhooks/issues.opened.json"
-        ))
-        .unwrap(),
-    );
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/github/webhooks/issues.opened.json"
+    ))
+    .unwrap();
+    let repos: usize = std::env::var("REPOS").map_or(1, |r| r.parse().expect("REPOS=N"));
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(match repos {
+        // GitHub's bytes as they are.
+        1 => vec![raw],
+        _ => {
+            let fixture: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            (0..repos)
+                .map(|r| {
+                    let mut v = fixture.clone();
+                    v["repository"]["full_name"] = format!("bench/repo-{r}").into();
+                    serde_json::to_vec(&v).unwrap()
+                })
+                .collect()
+        }
+    });
     println!(
-        "webhook ingest: {SENDERS} concurrent senders × {PER_SENDER} deliveries of {} bytes over loopback",
-        body.len()
+        "webhook ingest: {SENDERS} concurrent senders × {PER_SENDER} deliveries of {} bytes over loopback, {repos} repositories, worker {}",
+        bodies[0].len(),
+        if worker.is_some() { "on" } else { "off" }
     );
     // Warm both paths once.
-    load(&trivial_url, body.clone(), false).await;
-    let ceiling = load(&trivial_url, body.clone(), false).await;
+    load(&trivial_url, bodies.clone(), false).await;
+    let ceiling = load(&trivial_url, bodies.clone(), false).await;
     print("trivial axum route (ceiling)", &ceiling);
-    let ingest = load(&url, body.clone(), true).await;
+    let ingest = load(&url, bodies.clone(), true).await;
     print("POST /webhook (verified + stored)", &ingest);
     let stored = store.list_deliveries(None, i64::MAX).await.unwrap().len();
     println!(
