@@ -3,8 +3,8 @@
 //!
 //! Purpose: let people and agents see incidents without opening GitHub. A token
 //! sees only incidents of repositories it grants (`diff:read` or `incidents:write`):
-//! naming another repository is 403, and without `repo` the others are left out
-//! silently. Must never reveal that an incident of an ungranted repository exists.
+//! naming another repository is 403, and without `repo` the store filters by the
+//! grants, so `limit` counts only visible incidents. Must never reveal that an incident of an ungranted repository exists.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -15,9 +15,10 @@ use super::AppState;
 use super::agent::AgentAuth;
 use super::error::ApiError;
 use super::incidents::{IncidentJson, READ_SCOPES};
+use crate::agent_token::Grant;
 use crate::incident::service::millis;
 use crate::incident::severity::{Severity, SeverityAliases};
-use crate::store::{IncidentFilter, RcaState};
+use crate::store::{IncidentFilter, RcaState, Within};
 use crate::types::RepoName;
 
 /// How many incidents one answer holds at most.
@@ -119,10 +120,10 @@ pub async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let filter = IncidentFilter {
         repo: repo.as_ref().map(RepoName::full),
+        within: Some(granted(&auth)),
         status,
         severity,
-        // Ungranted repositories are dropped below, so read past the limit.
-        limit: if repo.is_some() { limit } else { limit * 10 },
+        limit,
     };
     let rows = state.store.list_incidents(&filter).await.map_err(|e| {
         ApiError::new(
@@ -131,6 +132,7 @@ pub async fn list(
             format!("{e}; try again"),
         )
     })?;
+    // The store already kept to the grants; checking again costs nothing.
     let incidents = rows
         .into_iter()
         .filter(|(i, _)| {
@@ -138,10 +140,29 @@ pub async fn list(
                 .iter()
                 .any(|s| auth.0.authorize(&i.repo, s).is_ok())
         })
-        .take(usize::try_from(limit).unwrap_or(50))
         .map(|(i, rca)| listed(&i, &rca))
         .collect();
     Ok(Json(IncidentList { incidents }))
+}
+
+/// The repositories the token may read incidents of, for the store to filter by
+/// (so `limit` counts only what the caller may see); none without a read scope.
+fn granted(auth: &AgentAuth) -> Vec<Within> {
+    let agent = &auth.0;
+    if !READ_SCOPES
+        .iter()
+        .any(|s| agent.scopes.iter().any(|t| t == s))
+    {
+        return Vec::new();
+    }
+    agent
+        .grants
+        .iter()
+        .map(|g| match g {
+            Grant::Repo(r) => Within::Repo(r.full()),
+            Grant::Owner(o) => Within::Owner(o.to_ascii_lowercase()),
+        })
+        .collect()
 }
 
 fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {

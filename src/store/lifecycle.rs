@@ -30,9 +30,43 @@ pub struct RcaState {
 pub struct IncidentFilter {
     /// Lowercase `owner/repo`, as stored.
     pub repo: Option<String>,
+    /// Only incidents declared in these (the caller's grants); `None`: all.
+    pub within: Option<Vec<Within>>,
     pub status: Option<String>,
     pub severity: Option<String>,
     pub limit: i64,
+}
+
+/// A set of repositories, as stored (lowercase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Within {
+    Repo(String),
+    /// Every repository of this owner (an owner name has no `%` or `_`).
+    Owner(String),
+}
+
+/// `(repo = $n OR repo LIKE $m …)` for `within`, numbering from `$first`, with the
+/// values to bind; `FALSE` for an empty list.
+fn within_sql(within: &[Within], first: usize) -> (String, Vec<String>) {
+    if within.is_empty() {
+        return ("1 = 0".into(), Vec::new());
+    }
+    let mut terms = Vec::new();
+    let mut values = Vec::new();
+    for (i, w) in within.iter().enumerate() {
+        let n = first + i;
+        match w {
+            Within::Repo(r) => {
+                terms.push(format!("repo = ${n}"));
+                values.push(r.clone());
+            }
+            Within::Owner(o) => {
+                terms.push(format!("repo LIKE ${n}"));
+                values.push(format!("{o}/%"));
+            }
+        }
+    }
+    (format!("({})", terms.join(" OR ")), values)
 }
 
 const RCA_COLUMNS: &str = "rca_closed_at, rca_close_reason, reminded_day, \
@@ -166,19 +200,26 @@ impl Store {
         &self,
         filter: &IncidentFilter,
     ) -> Result<Vec<(IncidentRecord, RcaState)>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let (within, values) = match &filter.within {
+            Some(w) => within_sql(w, 5),
+            None => ("1 = 1".into(), Vec::new()),
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS}, {RCA_COLUMNS} FROM incidents \
              LEFT JOIN rca_lifecycle ON rca_lifecycle.incident_id = incidents.id \
              WHERE ($1 IS NULL OR repo = $1 OR target_repo = $1) \
                AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR severity = $3) \
+               AND {within} \
              ORDER BY incidents.id DESC LIMIT $4"
         )))
         .bind(&filter.repo)
         .bind(&filter.status)
         .bind(&filter.severity)
-        .bind(filter.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(filter.limit);
+        for v in values {
+            query = query.bind(v);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((from_row(r)?, rca_from_row(r)?)))
             .collect::<Result<_, sqlx::Error>>()

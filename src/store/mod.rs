@@ -18,7 +18,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
-pub use lifecycle::{IncidentFilter, RcaState};
+pub use lifecycle::{IncidentFilter, RcaState, Within};
 pub use redelivery::{JobRun, Redelivery};
 
 #[derive(Debug, thiserror::Error)]

@@ -799,6 +799,21 @@ async fn incidents_are_listed_with_timings_only_for_granted_repositories_and_cou
         (status, none["incidents"].as_array().unwrap().len()),
         (200, 0)
     );
+    // An exact grant (any case), with a limit: the newest visible incident.
+    let exact = crate::support::service::agent_token(
+        &["Other/Repo", "ACME/evals"],
+        &["incidents:write"],
+        600,
+    );
+    let (status, newest) = get(&w, "/v1/incidents?limit=1", &exact).await;
+    assert_eq!(status, 200, "{newest}");
+    let ids: Vec<i64> = newest["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [b.id]);
 
     let metrics = reqwest::get(format!("{}/metrics", w.svc.url))
         .await
