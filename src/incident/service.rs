@@ -192,7 +192,12 @@ impl IncidentService {
         login: &str,
         what: &str,
     ) -> Result<Option<String>, IncidentError> {
-        let role = role_name(self.github.permission(&ctx.repo, login).await?);
+        let role = match self.github.permission(&ctx.repo, login).await {
+            Ok(p) => role_name(p),
+            // GitHub knows no such user (an App's `name[bot]`, a deleted account).
+            Err(GitHubError::NotFound { .. }) => "none",
+            Err(e) => return Err(e.into()),
+        };
         let min = ctx.config.min_permission;
         Ok((!min.allows(role)).then(|| {
             format!(

@@ -591,6 +591,31 @@ async fn a_form_opened_by_a_reader_declares_nothing_until_a_writer_labels_it() {
 }
 
 #[tokio::test]
+async fn a_form_opened_by_an_app_gets_a_refusal_not_a_dead_delivery() {
+    let w = world().await;
+    let mut p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        FORM_BODY,
+        &["incident"],
+    );
+    let n = p["issue"]["number"].as_u64().unwrap();
+    p["issue"]["user"] = json!({"login": "alerts[bot]", "type": "Bot"});
+    p["sender"] = json!({"login": "alerts[bot]", "type": "Bot"});
+    w.deliver("issues", "d-bot", &p).await;
+    assert!(w.app_issues("bug").is_empty());
+    let comments = w.comments_on(n);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].contains("alerts[bot] has none") && comments[0].contains("POST /v1/incidents"),
+        "{}",
+        comments[0]
+    );
+    let d = w.svc.store.delivery("d-bot").await.unwrap().unwrap();
+    assert_eq!(d.status.as_str(), "done", "{d:?}");
+}
+
+#[tokio::test]
 async fn help_is_answered_once() {
     let w = world().await;
     let n = w

@@ -207,10 +207,16 @@ impl Handler for IncidentIssueHandler {
             .await
             .map_err(fail)?;
         if let Some(refusal) = refusal {
-            let text = format!(
+            let mut text = format!(
                 "{refusal} Someone with that permission can declare it: remove and add the \
                  incident label again, or comment `/incident declare SEV2 <title>`."
             );
+            if declarer.is_bot() {
+                text.push_str(
+                    " Alerting tools declare through Responder's `POST /v1/incidents` with an \
+                     agent token instead.",
+                );
+            }
             return answer(
                 &self.incidents,
                 &repo,

@@ -340,6 +340,10 @@ pub async fn permission(
     Path((o, r, user)): Path<(String, String, String)>,
 ) -> Answer {
     let repo = load(&s, &headers, &o, &r, Need::read("metadata"))?;
+    // Bot accounts are no users to this endpoint.
+    if user.ends_with("[bot]") {
+        return Err(not_found());
+    }
     let role = repo
         .permissions
         .iter()
