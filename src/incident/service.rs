@@ -255,6 +255,62 @@ impl IncidentService {
         Ok(Declared { incident, created })
     }
 
+    /// The incident's bug or RCA issue: found by its marker when an earlier attempt
+    /// may have created it, else created; recorded either way.
+    async fn ensure_issue(
+        &self,
+        ctx: &RepoContext,
+        inc: &IncidentRecord,
+        decl: &Declaration,
+        which: IncidentIssue,
+        may_exist: bool,
+    ) -> Result<IssueLink, IncidentError> {
+        let target = &inc.target_repo;
+        let kind = match which {
+            IncidentIssue::Bug => "bug",
+            IncidentIssue::Rca => "rca",
+        };
+        let m = marker(inc.id, kind);
+        let found = match may_exist {
+            true => self.find_marked(ctx, target, &m).await?,
+            false => None,
+        };
+        let link = match found {
+            Some(l) => l,
+            None => {
+                let view = self.view(ctx, inc, decl, &m);
+                let issue = match which {
+                    IncidentIssue::Bug => NewIssue {
+                        title: bug_title(decl.severity, &decl.title),
+                        body: ctx.renderer.render_bug(&view)?,
+                        labels: ctx
+                            .config
+                            .bug_labels(decl.severity, decl.component.as_deref()),
+                        assignees: Vec::new(),
+                    },
+                    IncidentIssue::Rca => NewIssue {
+                        title: rca_title(decl.severity, &decl.title),
+                        body: ctx.renderer.render_rca(&view)?,
+                        labels: ctx.config.rca_labels(decl.severity),
+                        assignees: Vec::new(),
+                    },
+                };
+                let created = self.github.create_issue(target, &issue).await?;
+                to_link(created.number, created.html_url)
+            }
+        };
+        self.store
+            .record_incident_issue(inc.id, which, &link)
+            .await?;
+        tracing::info!(
+            incident = inc.id,
+            kind,
+            issue = link.number.0,
+            "incident issue recorded"
+        );
+        Ok(link)
+    }
+
     /// Creates what is missing, in order: labels, bug, RCA, bug→RCA link, comment.
     async fn complete(
         &self,
@@ -268,57 +324,15 @@ impl IncidentService {
             self.ensure_labels(ctx, &target, &decl).await?;
         }
         if inc.bug_issue.is_none() {
-            let m = marker(inc.id, "bug");
-            let found = match may_exist {
-                true => self.find_marked(ctx, &target, &m).await?,
-                false => None,
-            };
-            let link = match found {
-                Some(l) => l,
-                None => {
-                    let body = ctx.renderer.render_bug(&self.view(ctx, inc, &decl, &m))?;
-                    let issue = NewIssue {
-                        title: bug_title(decl.severity, &decl.title),
-                        body,
-                        labels: ctx
-                            .config
-                            .bug_labels(decl.severity, decl.component.as_deref()),
-                        assignees: Vec::new(),
-                    };
-                    let created = self.github.create_issue(&target, &issue).await?;
-                    to_link(created.number, created.html_url)
-                }
-            };
-            self.store
-                .record_incident_issue(inc.id, IncidentIssue::Bug, &link)
+            let link = self
+                .ensure_issue(ctx, inc, &decl, IncidentIssue::Bug, may_exist)
                 .await?;
-            tracing::info!(incident = inc.id, bug = link.number.0, "bug issue recorded");
             inc.bug_issue = Some(link);
         }
         if inc.rca_issue.is_none() {
-            let m = marker(inc.id, "rca");
-            let found = match may_exist {
-                true => self.find_marked(ctx, &target, &m).await?,
-                false => None,
-            };
-            let link = match found {
-                Some(l) => l,
-                None => {
-                    let body = ctx.renderer.render_rca(&self.view(ctx, inc, &decl, &m))?;
-                    let issue = NewIssue {
-                        title: rca_title(decl.severity, &decl.title),
-                        body,
-                        labels: ctx.config.rca_labels(decl.severity),
-                        assignees: Vec::new(),
-                    };
-                    let created = self.github.create_issue(&target, &issue).await?;
-                    to_link(created.number, created.html_url)
-                }
-            };
-            self.store
-                .record_incident_issue(inc.id, IncidentIssue::Rca, &link)
+            let link = self
+                .ensure_issue(ctx, inc, &decl, IncidentIssue::Rca, may_exist)
                 .await?;
-            tracing::info!(incident = inc.id, rca = link.number.0, "RCA issue recorded");
             inc.rca_issue = Some(link);
         }
         if !inc.bug_linked
