@@ -107,6 +107,16 @@ impl World {
     }
 
     /// Opens issue `n` in the fake and returns a webhook payload about it.
+    /// `issues.opened` for a new, complete incident form issue by alice.
+    fn incident_form(&self) -> Value {
+        self.issue_payload(
+            "opened",
+            "[Incident]: LLM rate limited",
+            FORM_BODY,
+            &["incident"],
+        )
+    }
+
     fn issue_payload(&self, action: &str, title: &str, body: &str, labels: &[&str]) -> Value {
         let n = self.fake.add_issue("acme", "evals", title, body, labels);
         let mut p = fixture("issues.opened");
@@ -281,12 +291,7 @@ fn assert_declared(w: &World, title: &str, component: Option<&str>, source: Opti
 #[tokio::test]
 async fn form_issue_declares_one_bug_and_one_rca_however_often_it_arrives() {
     let w = world().await;
-    let p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-open", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
@@ -403,12 +408,7 @@ async fn rca_creation_failing_with_502_is_retried_to_exactly_one_of_each() {
     // The bug is the first POST …/issues; the RCA the second.
     w.fake
         .fault_after("POST", "/repos/acme/evals/issues", 1, Fault::Status(502), 1);
-    let p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
@@ -433,12 +433,7 @@ async fn a_502_after_github_created_the_issue_does_not_duplicate_it() {
         Fault::AfterProcessing(502),
         1,
     );
-    let p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
@@ -545,12 +540,7 @@ async fn a_read_only_commenter_is_refused_and_bots_are_ignored() {
 #[tokio::test]
 async fn a_form_opened_by_a_reader_declares_nothing_until_a_writer_labels_it() {
     let w = world().await;
-    let mut p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let mut p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     p["issue"]["user"] = json!({"login": "rita", "type": "User"});
     p["sender"] = json!({"login": "rita", "type": "User"});
@@ -593,12 +583,7 @@ async fn a_form_opened_by_a_reader_declares_nothing_until_a_writer_labels_it() {
 #[tokio::test]
 async fn a_form_opened_by_an_app_gets_a_refusal_not_a_dead_delivery() {
     let w = world().await;
-    let mut p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let mut p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     p["issue"]["user"] = json!({"login": "alerts[bot]", "type": "Bot"});
     p["sender"] = json!({"login": "alerts[bot]", "type": "Bot"});
@@ -724,12 +709,7 @@ async fn a_broken_repo_config_is_one_comment_and_nothing_else() {
         "min_permission = \"write\"\n[labels]\nincidnet = \"x\"\n",
     )])
     .await;
-    let p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     w.deliver("issues", "d-2", &p).await;
@@ -868,12 +848,7 @@ async fn a_process_that_died_after_creating_the_bug_is_continued_after_restart()
         Fault::AfterProcessing(502),
         1,
     );
-    let p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     assert_eq!(w.app_issues("bug").len(), 1, "GitHub has the bug");
@@ -904,12 +879,7 @@ async fn target_repo_puts_the_issues_in_a_central_repository() {
         public: false,
     };
     w.fake.add_repo("acme", "incidents", b.publish(), opts);
-    let p = w.issue_payload(
-        "opened",
-        "[Incident]: LLM rate limited",
-        FORM_BODY,
-        &["incident"],
-    );
+    let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;
     let there = w.fake.issues("acme", "incidents");
