@@ -107,9 +107,7 @@ impl Service {
             .redelivery_interval
             .filter(|_| settings.missing_github().is_empty())
             .map(RedeliveryConfig::every);
-        if settings.app.is_some() {
-            handlers::register_incidents(&mut registry, &incidents);
-        }
+        handlers::register_incidents(&mut registry, &incidents, setup.watch_configured());
         let state = AppState {
             settings: Arc::new(settings),
             github,

@@ -16,7 +16,7 @@ use crate::support::fake_github::{FakeGitHub, MANIFEST_APP_SLUG, RepoOpts};
 use crate::support::git_fixture::RepoBuilder;
 use crate::support::service::{TestService, agent_token, app_args, eventually};
 use crate::support::webdriver::Browser;
-use crate::support::webhook::sign;
+use crate::support::webhook::{fixture, sign};
 
 const INSTALLATION: u64 = 7;
 /// Chromium may be slow to load a page on a busy machine; it is never expected to be.
@@ -355,6 +355,34 @@ async fn one_click_setup_stores_the_app_and_uses_it_without_a_restart() {
             .any(|r| r.path == token_path && r.authed && r.status == 201),
         "the fake minted an installation token for the new App's JWT"
     );
+
+    // The incident handlers run too: an `/incident` command is declared, not dropped.
+    u.fake.set_permission("acme", "widgets", "alice", "write");
+    let n = u
+        .fake
+        .add_issue("acme", "widgets", "Evals are slow", "", &[]);
+    let mut p = fixture("issue_comment.created");
+    p["repository"]["full_name"] = "acme/widgets".into();
+    p["installation"] = serde_json::json!({ "id": INSTALLATION });
+    p["issue"]["number"] = n.into();
+    p["comment"]["body"] = "/incident declare SEV2 LLM rate limited".into();
+    p["comment"]["user"] = serde_json::json!({"login": "alice", "type": "User"});
+    let body = serde_json::to_vec(&p).unwrap();
+    let sent = u
+        .svc
+        .post_webhook("issue_comment", "cmd-1", &body, Some(&sign(&secret, &body)))
+        .await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    let declared = eventually(Duration::from_secs(20), || async {
+        u.fake
+            .issues("acme", "widgets")
+            .iter()
+            .filter(|i| i.title.contains("LLM rate limited"))
+            .count()
+            == 2
+    })
+    .await;
+    assert!(declared, "{:#?}", u.fake.issues("acme", "widgets"));
 
     let (status, page) = follow(&http, &location).await;
     assert_eq!(status, StatusCode::CONFLICT, "{page}");

@@ -10,7 +10,10 @@ pub use incident::{IncidentCommandHandler, IncidentIssueHandler};
 pub use incident_close::IncidentCloseHandler;
 pub use installation::InstallationHandler;
 
-use super::Registry;
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use super::{Event, Handler, HandlerError, Registry};
 use crate::github::GitHub;
 use crate::incident::service::IncidentService;
 use crate::store::Store;
@@ -25,24 +28,50 @@ pub fn register(registry: &mut Registry, store: &Store, github: &Arc<dyn GitHub>
     registry.on("installation_repositories", installs);
 }
 
-/// The incident handlers: issue forms and `/incident` commands. They need the App
-/// (they read repository config and write issues), so `Service` registers them only
-/// when it is configured.
-pub fn register_incidents(registry: &mut Registry, incidents: &Arc<IncidentService>) {
-    let issues = Arc::new(IncidentIssueHandler {
+/// The incident handlers: issue forms, `/incident` commands, closes and reopens.
+/// They need the App (they read repository config and write issues), so each runs
+/// only while `configured` is true — from the start, or from a one-click setup on —
+/// and before that a delivery is done without them, as if nobody listened.
+pub fn register_incidents(
+    registry: &mut Registry,
+    incidents: &Arc<IncidentService>,
+    configured: watch::Receiver<bool>,
+) {
+    let gate = |inner: Arc<dyn Handler>| -> Arc<dyn Handler> {
+        Arc::new(WhenConfigured {
+            inner,
+            configured: configured.clone(),
+        })
+    };
+    let issues = gate(Arc::new(IncidentIssueHandler {
         incidents: incidents.clone(),
-    });
+    }));
     registry.on("issues.opened", issues.clone());
     registry.on("issues.labeled", issues);
-    let closes = Arc::new(IncidentCloseHandler {
+    let closes = gate(Arc::new(IncidentCloseHandler {
         incidents: incidents.clone(),
-    });
+    }));
     registry.on("issues.closed", closes.clone());
     registry.on("issues.reopened", closes);
     registry.on(
         "issue_comment.created",
-        Arc::new(IncidentCommandHandler {
+        gate(Arc::new(IncidentCommandHandler {
             incidents: incidents.clone(),
-        }),
+        })),
     );
+}
+
+struct WhenConfigured {
+    inner: Arc<dyn Handler>,
+    configured: watch::Receiver<bool>,
+}
+
+#[async_trait]
+impl Handler for WhenConfigured {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        if !*self.configured.borrow() {
+            return Ok(());
+        }
+        self.inner.handle(event).await
+    }
 }
