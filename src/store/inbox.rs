@@ -243,10 +243,6 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    pub async fn complete_delivery(&self, id: i64) -> Result<(), StoreError> {
-        self.complete_deliveries(&[id]).await
-    }
-
     /// Marks handled deliveries done in one statement (the worker groups them).
     pub async fn complete_deliveries(&self, ids: &[i64]) -> Result<(), StoreError> {
         if ids.is_empty() {

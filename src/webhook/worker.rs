@@ -63,6 +63,8 @@ impl Worker {
         let mut tasks = JoinSet::new();
         let mut gauge_at = Instant::now() - Duration::from_secs(1);
         let mut heartbeat = tokio::time::interval(this.config.lease / 3);
+        // Polled only while handlers run: after an idle spell, one renewal, not a burst.
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *shutdown.borrow() {
                 break;

@@ -48,7 +48,8 @@ impl IncidentService {
             note: None,
             source_key: Some(source_key.into()),
         };
-        // Recorded before: this is a redelivery or retry; redo only the idempotent part.
+        // Recorded before: this is a redelivery or retry; redo only the idempotent part
+        // (`inc`, read under the lock, already holds what that recording changed).
         let recorded = self
             .store
             .incident_events(inc.id)
@@ -70,8 +71,8 @@ impl IncidentService {
                     let mut e = event("severity");
                     e.to_severity = Some(s.as_str().into());
                     self.store.record_incident_event(inc.id, &e).await?;
+                    inc = self.reload(inc.id).await?;
                 }
-                inc = self.reload(inc.id).await?;
                 self.relabel(ctx, &inc, s).await?;
                 let body = self.event_comment(ctx, &inc, "severity", None)?;
                 self.post_once(repo, number, source_key, &body).await?;
@@ -90,8 +91,8 @@ impl IncidentService {
                         metrics::histogram!("responder_incident_time_to_resolve_seconds", "severity" => inc.severity.clone())
                             .record(secs);
                     }
+                    inc = self.reload(inc.id).await?;
                 }
-                inc = self.reload(inc.id).await?;
                 let resolved_at = inc.resolved_at.unwrap_or(at);
                 let took = format_duration(resolved_at - inc.created_at);
                 let body = self.event_comment(ctx, &inc, "resolved", note.as_deref())?;
@@ -120,13 +121,14 @@ impl IncidentService {
                     self.store
                         .record_incident_event(inc.id, &event("reopened"))
                         .await?;
+                    inc = self.reload(inc.id).await?;
                 }
-                inc = self.reload(inc.id).await?;
                 let body = self.event_comment(ctx, &inc, "reopened", None)?;
                 self.post_once(repo, number, source_key, &body).await?;
             }
         }
-        self.reload(inc.id).await
+        // Nothing is written after the last reload: `inc` is what the store holds.
+        Ok(inc)
     }
 
     async fn reload(&self, id: i64) -> Result<IncidentRecord, IncidentError> {
