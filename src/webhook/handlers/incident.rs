@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::{decode, fail, remember_installation, repo_of};
 use crate::incident::command::{Command, help_text, parse_command};
 use crate::incident::declaration::Declaration;
 use crate::incident::form::parse_incident_form;
@@ -88,27 +89,6 @@ struct CommentPayload {
     comment: Comment,
 }
 
-fn decode<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    serde_json::from_value(event.payload.clone())
-        .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))
-}
-
-fn repo_of(event: &Event) -> Result<RepoName, HandlerError> {
-    event
-        .repo
-        .clone()
-        .ok_or_else(|| HandlerError::Fatal(format!("{} has no repository", event.key())))
-}
-
-/// Transient failures go back to the worker; the rest end the delivery.
-fn fail(e: IncidentError) -> HandlerError {
-    if e.is_transient() {
-        HandlerError::Retry(e.to_string())
-    } else {
-        HandlerError::Fatal(e.to_string())
-    }
-}
-
 /// Answers a user error once on the issue; anything else is handed back as it is.
 async fn answer(
     incidents: &IncidentService,
@@ -156,9 +136,7 @@ impl Handler for IncidentIssueHandler {
         if labels.is_empty() {
             return Ok(());
         }
-        if let Some(i) = event.installation {
-            self.incidents.github().remember_installation(&repo, i);
-        }
+        remember_installation(&self.incidents, event, &repo);
         let number = IssueNumber(p.issue.number);
         let key = issue_key(&repo, number);
         let store = self.incidents.store();
@@ -267,9 +245,7 @@ impl Handler for IncidentCommandHandler {
             return Ok(());
         }
         let repo = repo_of(event)?;
-        if let Some(i) = event.installation {
-            self.incidents.github().remember_installation(&repo, i);
-        }
+        remember_installation(&self.incidents, event, &repo);
         let number = IssueNumber(p.issue.number);
         let key = comment_key(&repo, p.comment.id);
         let inc = &self.incidents;

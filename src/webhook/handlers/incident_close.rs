@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::{decode, fail, remember_installation, repo_of};
 use crate::incident::service::{Closed, IncidentError, IncidentService, IssueClosed};
 use crate::types::IssueNumber;
 use crate::webhook::{Event, Handler, HandlerError};
@@ -45,26 +46,12 @@ pub struct IncidentCloseHandler {
     pub incidents: Arc<IncidentService>,
 }
 
-fn fail(e: IncidentError) -> HandlerError {
-    if e.is_transient() {
-        HandlerError::Retry(e.to_string())
-    } else {
-        HandlerError::Fatal(e.to_string())
-    }
-}
-
 #[async_trait]
 impl Handler for IncidentCloseHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        let p: Payload = serde_json::from_value(event.payload.clone())
-            .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))?;
-        let repo = event
-            .repo
-            .clone()
-            .ok_or_else(|| HandlerError::Fatal(format!("{} has no repository", event.key())))?;
-        if let Some(i) = event.installation {
-            self.incidents.github().remember_installation(&repo, i);
-        }
+        let p: Payload = decode(event)?;
+        let repo = repo_of(event)?;
+        remember_installation(&self.incidents, event, &repo);
         let number = IssueNumber(p.issue.number);
         let actor = p.sender.map(|s| s.login).unwrap_or_else(|| "github".into());
         if event.action.as_deref() == Some("reopened") {

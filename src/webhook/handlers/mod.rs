@@ -15,8 +15,9 @@ use tokio::sync::watch;
 
 use super::{Event, Handler, HandlerError, Registry};
 use crate::github::GitHub;
-use crate::incident::service::IncidentService;
+use crate::incident::service::{IncidentError, IncidentService};
 use crate::store::Store;
+use crate::types::RepoName;
 
 /// The handlers every Responder runs.
 pub fn register(registry: &mut Registry, store: &Store, github: &Arc<dyn GitHub>) {
@@ -73,5 +74,33 @@ impl Handler for WhenConfigured {
             return Ok(());
         }
         self.inner.handle(event).await
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    serde_json::from_value(event.payload.clone())
+        .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))
+}
+
+fn repo_of(event: &Event) -> Result<RepoName, HandlerError> {
+    event
+        .repo
+        .clone()
+        .ok_or_else(|| HandlerError::Fatal(format!("{} has no repository", event.key())))
+}
+
+/// Transient failures go back to the worker; the rest end the delivery.
+fn fail(e: IncidentError) -> HandlerError {
+    if e.is_transient() {
+        HandlerError::Retry(e.to_string())
+    } else {
+        HandlerError::Fatal(e.to_string())
+    }
+}
+
+/// The delivery names the repository's installation: the client need not look it up.
+fn remember_installation(incidents: &IncidentService, event: &Event, repo: &RepoName) {
+    if let Some(i) = event.installation {
+        incidents.github().remember_installation(repo, i);
     }
 }
