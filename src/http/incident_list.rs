@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::agent::AgentAuth;
 use super::error::ApiError;
-use super::incidents::{IncidentJson, READ_SCOPES};
+use super::incidents::{
+    IncidentJson, READ_SCOPES, can_read, rfc3339, service_error, unprocessable,
+};
 use crate::agent_token::Grant;
-use crate::incident::service::millis;
 use crate::incident::severity::{Severity, SeverityAliases};
 use crate::store::{IncidentFilter, RcaState, Within};
 use crate::types::RepoName;
@@ -68,10 +69,6 @@ pub struct IncidentList {
     pub incidents: Vec<ListedIncident>,
 }
 
-fn bad(code: &'static str, message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-}
-
 pub async fn list(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -82,11 +79,8 @@ pub async fn list(
         Some(r) => {
             let repo: RepoName = r
                 .parse()
-                .map_err(|e| bad("invalid_repo", format!("repo: {e}")))?;
-            if !READ_SCOPES
-                .iter()
-                .any(|s| auth.0.authorize(&repo, s).is_ok())
-            {
+                .map_err(|e| unprocessable("invalid_repo", format!("repo: {e}")))?;
+            if !can_read(&auth, &repo) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
@@ -102,7 +96,7 @@ pub async fn list(
         None => None,
         Some(s) if s == "open" || s == "resolved" => Some(s),
         Some(s) => {
-            return Err(bad(
+            return Err(unprocessable(
                 "invalid_status",
                 format!("status {s:?}: use open or resolved"),
             ));
@@ -112,7 +106,7 @@ pub async fn list(
         None => None,
         Some(s) => Some(
             Severity::parse(s, &SeverityAliases::default())
-                .map_err(|e| bad("invalid_severity", format!("severity: {e}")))?
+                .map_err(|e| unprocessable("invalid_severity", format!("severity: {e}")))?
                 .as_str()
                 .to_string(),
         ),
@@ -125,21 +119,15 @@ pub async fn list(
         severity,
         limit,
     };
-    let rows = state.store.list_incidents(&filter).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            format!("{e}; try again"),
-        )
-    })?;
+    let rows = state
+        .store
+        .list_incidents(&filter)
+        .await
+        .map_err(|e| service_error(e.into()))?;
     // The store already kept to the grants; checking again costs nothing.
     let incidents = rows
         .into_iter()
-        .filter(|(i, _)| {
-            READ_SCOPES
-                .iter()
-                .any(|s| auth.0.authorize(&i.repo, s).is_ok())
-        })
+        .filter(|(i, _)| can_read(&auth, &i.repo))
         .map(|(i, rca)| listed(&i, &rca))
         .collect();
     Ok(Json(IncidentList { incidents }))
@@ -167,7 +155,6 @@ fn granted(auth: &AgentAuth) -> Vec<Within> {
 
 fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {
     let secs = |to: i64| (to - i.created_at).max(0) / 1000;
-    let rfc = |ms: i64| millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // A close as not planned is no RCA.
     let rca_done = rca
         .closed_at
@@ -176,7 +163,7 @@ fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {
         incident: IncidentJson::new(i),
         timings: Timings {
             time_to_resolve_seconds: i.resolved_at.map(secs),
-            rca_closed_at: rca.closed_at.map(rfc),
+            rca_closed_at: rca.closed_at.map(rfc3339),
             time_to_rca_seconds: rca_done.map(secs),
         },
         rca: RcaJson {

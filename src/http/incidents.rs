@@ -23,6 +23,13 @@ pub const WRITE_SCOPE: &str = "incidents:write";
 /// Reading an incident is allowed with either scope on its repository.
 pub const READ_SCOPES: [&str; 2] = [WRITE_SCOPE, "diff:read"];
 
+/// Whether the token may read incidents of `repo`.
+pub(super) fn can_read(auth: &AgentAuth, repo: &RepoName) -> bool {
+    READ_SCOPES
+        .iter()
+        .any(|s| auth.0.authorize(repo, s).is_ok())
+}
+
 #[derive(Serialize)]
 pub struct IssueJson {
     pub number: u64,
@@ -61,7 +68,7 @@ fn issue(l: &Option<IssueLink>) -> Option<IssueJson> {
     })
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -90,11 +97,11 @@ impl IncidentJson {
     }
 }
 
-fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(super) fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
 }
 
-fn service_error(e: IncidentError) -> ApiError {
+pub(super) fn service_error(e: IncidentError) -> ApiError {
     match e {
         IncidentError::User(m) => unprocessable("repo_config", m),
         IncidentError::GitHub(g) if g.is_transient() => ApiError::new(
@@ -149,7 +156,7 @@ pub async fn declare(
         .map_err(|e| unprocessable("invalid_declaration", e.to_string()))?;
     let key = match &declaration.dedup_key {
         Some(k) => api_key(&repo, k),
-        None => format!("api:{}:{}", repo.full(), uuid::Uuid::new_v4()),
+        None => api_key(&repo, &uuid::Uuid::new_v4().to_string()),
     };
     let new = NewDeclaration {
         key,
@@ -189,10 +196,7 @@ pub async fn show(
         .await
         .map_err(|e| service_error(e.into()))?
         .ok_or_else(not_found)?;
-    if !READ_SCOPES
-        .iter()
-        .any(|s| auth.0.authorize(&inc.repo, s).is_ok())
-    {
+    if !can_read(&auth, &inc.repo) {
         return Err(not_found());
     }
     let events = store
