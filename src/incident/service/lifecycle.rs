@@ -7,7 +7,7 @@
 //! incident's issues: that is `declare`'s job.
 
 use super::{IncidentError, IncidentService, RepoContext, declaration_of, marker, millis};
-use crate::github::IssueUpdate;
+use crate::github::{IssueUpdate, Label};
 use crate::incident::severity::Severity;
 use crate::incident::view::{bug_title, rca_title};
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
@@ -159,13 +159,10 @@ impl IncidentService {
         for (link, title) in issues {
             let Some(link) = link else { continue };
             let issue = self.github.issue(&inc.target_repo, link.number).await?;
-            for l in &issue.labels {
-                let is_sev = Severity::ALL.iter().any(|x| x.label() == l.name);
-                if is_sev && l.name != s.label() {
-                    self.github
-                        .remove_label(&inc.target_repo, link.number, &l.name)
-                        .await?;
-                }
+            for name in stale_severity_labels(&issue.labels, s) {
+                self.github
+                    .remove_label(&inc.target_repo, link.number, name)
+                    .await?;
             }
             if !issue.labels.iter().any(|l| l.name == s.label()) {
                 self.github
@@ -193,13 +190,7 @@ impl IncidentService {
         s: Severity,
     ) -> Result<(), IncidentError> {
         let issue = self.github.issue(repo, number).await?;
-        let is_sev = |name: &str| Severity::ALL.iter().any(|x| x.label() == name);
-        let stale: Vec<&str> = issue
-            .labels
-            .iter()
-            .map(|l| l.name.as_str())
-            .filter(|n| is_sev(n) && *n != s.label())
-            .collect();
+        let stale = stale_severity_labels(&issue.labels, s);
         if stale.is_empty() {
             return Ok(());
         }
@@ -238,6 +229,15 @@ pub fn format_duration(ms: i64) -> String {
         (0, _) => format!("{h}h {m:02}m"),
         _ => format!("{d}d {h}h {m:02}m"),
     }
+}
+
+/// The severity labels among `labels` other than `s`'s.
+fn stale_severity_labels(labels: &[Label], s: Severity) -> Vec<&str> {
+    labels
+        .iter()
+        .map(|l| l.name.as_str())
+        .filter(|n| *n != s.label() && Severity::ALL.iter().any(|x| x.label() == *n))
+        .collect()
 }
 
 #[cfg(test)]
