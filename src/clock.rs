@@ -39,3 +39,8 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap()
     }
 }
+
+/// Milliseconds since the epoch as a time (the epoch itself if out of range).
+pub fn millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -135,6 +135,18 @@ impl Permission {
             _ => return None,
         })
     }
+
+    /// GitHub's word for it (what [`parse`](Self::parse) reads back).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Triage => "triage",
+            Self::Write => "write",
+            Self::Maintain => "maintain",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// A file read through the contents API.

@@ -22,8 +22,9 @@ mod replies;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
+pub use crate::clock::millis;
 pub use closing::{Closed, IssueClosed};
 pub use context::RepoContext;
 pub use lifecycle::Change;
@@ -193,7 +194,7 @@ impl IncidentService {
         what: &str,
     ) -> Result<Option<String>, IncidentError> {
         let role = match self.github.permission(&ctx.repo, login).await {
-            Ok(p) => role_name(p),
+            Ok(p) => p.as_str(),
             // GitHub knows no such user (an App's `name[bot]`, a deleted account).
             Err(GitHubError::NotFound { .. }) => "none",
             Err(e) => return Err(e.into()),
@@ -492,23 +493,5 @@ fn to_link(number: u64, url: String) -> IssueLink {
     IssueLink {
         number: IssueNumber(number),
         url,
-    }
-}
-
-/// Milliseconds since the epoch as a time (the epoch itself if out of range).
-pub fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-/// GitHub's word for a permission, as `Permission::allows` reads it.
-fn role_name(p: crate::github::Permission) -> &'static str {
-    use crate::github::Permission as P;
-    match p {
-        P::None => "none",
-        P::Read => "read",
-        P::Triage => "triage",
-        P::Write => "write",
-        P::Maintain => "maintain",
-        P::Admin => "admin",
     }
 }

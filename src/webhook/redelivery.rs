@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, millis};
 use crate::github::{GitHub, GitHubError, HookDelivery};
 use crate::store::{Redelivery, Store, StoreError};
 
@@ -203,10 +203,6 @@ pub fn all_attempts_failed(attempts: &[HookDelivery]) -> Vec<&HookDelivery> {
         }
     }
     newest
-}
-
-fn millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 #[cfg(test)]
