@@ -56,10 +56,8 @@ pub struct NewApp {
     pub id: u64,
     pub slug: String,
     pub html_url: String,
-    pub client_id: String,
     pub pem: Secret,
     pub webhook_secret: Secret,
-    pub client_secret: Secret,
 }
 
 #[derive(Deserialize)]
@@ -67,12 +65,8 @@ struct Conversion {
     id: u64,
     slug: String,
     html_url: String,
-    #[serde(default)]
-    client_id: String,
     pem: String,
     webhook_secret: Option<String>,
-    #[serde(default)]
-    client_secret: String,
 }
 
 /// Whether `code` can be a manifest code (it goes into a URL path).
@@ -106,6 +100,8 @@ pub async fn convert(api_url: &str, code: &str) -> Result<NewApp, GitHubError> {
         None,
     );
     req.spaced = false;
+    // The code is as good as the App's key until it is used: never in a message.
+    req.shown_as = Some(what.clone());
     let resp = transport.send(Auth::Anonymous, &req).await?;
     // Decoded by hand: serde's messages could quote a field's value (the key).
     let c: Conversion =
@@ -138,16 +134,24 @@ pub async fn convert(api_url: &str, code: &str) -> Result<NewApp, GitHubError> {
         id: c.id,
         slug: c.slug,
         html_url: c.html_url,
-        client_id: c.client_id,
         pem: Secret::new(c.pem),
         webhook_secret: Secret::new(webhook_secret),
-        client_secret: Secret::new(c.client_secret),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_exchange_never_names_the_code() {
+        let code = "0a1b2c3d4e5f6a7b8c9d";
+        // Nothing listens on port 1: the request fails in transport.
+        let e = convert("http://127.0.0.1:1", code).await.unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(code), "{text}");
+        assert!(text.contains("/app-manifests/{code}/conversions"), "{text}");
+    }
 
     #[test]
     fn manifest_points_every_url_at_the_public_url_and_keeps_permissions() {

@@ -67,6 +67,9 @@ pub struct Req {
     pub idempotent: bool,
     /// Creates or changes content: spaced per installation against the secondary limit.
     pub spaced: bool,
+    /// What messages and logs name instead of the path, when the path carries a
+    /// secret (a one-time manifest code).
+    pub shown_as: Option<String>,
 }
 
 impl Req {
@@ -84,11 +87,15 @@ impl Req {
             body,
             accept: "application/vnd.github+json",
             idempotent,
+            shown_as: None,
         }
     }
 
     /// `METHOD /path` (query dropped) for messages and logs.
     pub fn what(&self) -> String {
+        if let Some(shown) = &self.shown_as {
+            return shown.clone();
+        }
         format!(
             "{} {}",
             self.method,
