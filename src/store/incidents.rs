@@ -189,7 +189,7 @@ impl Store {
         .bind(new.created_at)
         .bind(&new.rca_due_at)
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         if let Some(id) = inserted {
             sqlx::query(
@@ -200,7 +200,7 @@ impl Store {
             .bind(&new.declared_by)
             .bind(new.created_at)
             .bind(&new.severity)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         }
         let row = self
@@ -270,7 +270,7 @@ impl Store {
             .bind(&issue.url)
             .bind(now_ms())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -280,7 +280,7 @@ impl Store {
         sqlx::query("UPDATE incidents SET bug_linked = 1, updated_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -290,7 +290,7 @@ impl Store {
         sqlx::query("UPDATE incidents SET comment_posted = 1, updated_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -303,7 +303,7 @@ impl Store {
         id: i64,
         event: &IncidentEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO incident_events (incident_id, kind, actor, at, from_severity, \
              to_severity, note, source_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
