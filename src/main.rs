@@ -384,11 +384,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         } => {
             let repo: responder::types::RepoName =
                 repo.parse().map_err(|e| anyhow::anyhow!("--repo: {e}"))?;
-            let missing = settings.missing_github();
+            // An App registered through the setup page counts, as it does for `serve`.
+            let (settings, _) = responder::setup::with_stored_credentials(settings)?;
             if settings.app.is_none() {
                 anyhow::bail!(
-                    "the GitHub App is not configured (missing: {}); set these variables and try again",
-                    missing.join(", ")
+                    "the GitHub App is not configured (missing: GITHUB_APP_ID, \
+                     GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH); set them, or \
+                     register the App from the service's / page, and try again"
                 );
             }
             let github = responder::service::github_client(&settings)?;
