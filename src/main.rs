@@ -155,6 +155,11 @@ fn settings_or_exit(args: &SettingsArgs) -> Result<Settings, ExitCode> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The template sandbox's child (started by the service, never by people): before
+    // clap, so it stays out of `--help` and parses nothing else.
+    if let Some(code) = responder::incident::sandbox::child_from_args() {
+        return ExitCode::from(code);
+    }
     let cli = Cli::parse();
     let settings_args = match &cli.command {
         Command::Serve { settings }

@@ -17,6 +17,7 @@ use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
 use crate::http::{self, AppState};
+use crate::incident::sandbox::SandboxConfig;
 use crate::incident::service::{IncidentService, RcaReminders};
 use crate::settings::Settings;
 use crate::setup::Setup;
@@ -34,6 +35,9 @@ pub struct ServiceOptions {
     pub retry_policy: RetryPolicy,
     /// Time for tokens, incident timestamps and due dates.
     pub clock: Arc<dyn Clock>,
+    /// How repositories' own templates are rendered (tests name the binary: theirs
+    /// is the test harness, not `responder`).
+    pub template_sandbox: SandboxConfig,
 }
 
 impl Default for ServiceOptions {
@@ -41,6 +45,7 @@ impl Default for ServiceOptions {
         Self {
             retry_policy: RetryPolicy::default(),
             clock: Arc::new(SystemClock),
+            template_sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -98,6 +103,7 @@ impl Service {
             github.clone(),
             store.clone(),
             options.clock.clone(),
+            options.template_sandbox.clone(),
         ));
         let work_ready = Arc::new(Notify::new());
         let inbox = Inbox::start(store.clone(), work_ready.clone());

@@ -24,6 +24,8 @@ pub const FILES_CAP: usize = 3000;
 pub struct AppClient {
     transport: Transport,
     installations: Mutex<HashMap<RepoName, InstallationId>>,
+    /// `<slug>[bot]`, asked of GitHub once per set of credentials.
+    bot_login: tokio::sync::OnceCell<String>,
 }
 
 impl AppClient {
@@ -36,6 +38,7 @@ impl AppClient {
         Ok(Self {
             transport: Transport::new(api_url, app, clock, policy)?,
             installations: Mutex::new(HashMap::new()),
+            bot_login: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -525,6 +528,25 @@ impl GitHub for AppClient {
             }
         }
         Ok(out)
+    }
+
+    async fn bot_login(&self) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct App {
+            slug: String,
+        }
+        self.bot_login
+            .get_or_try_init(|| async {
+                let req = Req::get("/app".to_string());
+                let app: App = self
+                    .transport
+                    .send(Auth::App, &req)
+                    .await?
+                    .json(&req.what())?;
+                Ok(format!("{}[bot]", app.slug))
+            })
+            .await
+            .cloned()
     }
 
     async fn redeliver(&self, delivery: u64) -> Result<(), GitHubError> {

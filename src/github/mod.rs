@@ -134,6 +134,10 @@ pub trait GitHub: Send + Sync {
     ) -> Result<Vec<HookDelivery>, GitHubError>;
     async fn redeliver(&self, delivery: u64) -> Result<(), GitHubError>;
 
+    /// The login the App writes issues and comments as (`<slug>[bot]`), from
+    /// `GET /app`: how Responder tells its own issues from lookalikes people made.
+    async fn bot_login(&self) -> Result<String, GitHubError>;
+
     /// A token for git over HTTPS (`x-access-token`); `None` when Responder runs
     /// without App credentials (public repositories only).
     async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError>;

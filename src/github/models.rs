@@ -76,6 +76,18 @@ pub struct Issue {
     pub labels: Vec<Label>,
     #[serde(default)]
     pub assignees: Vec<User>,
+    /// Who opened it: for Responder's own issues, the App's `<slug>[bot]`.
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+impl Issue {
+    /// Whether `login` (case-insensitively, as GitHub compares logins) opened it.
+    pub fn opened_by(&self, login: &str) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.login.eq_ignore_ascii_case(login))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -85,6 +85,10 @@ impl GitHub for SwappableGitHub {
         self.current().update_issue(repo, number, update).await
     }
 
+    async fn bot_login(&self) -> Result<String, GitHubError> {
+        self.current().bot_login().await
+    }
+
     async fn issues_with_label(
         &self,
         repo: &RepoName,

@@ -153,7 +153,7 @@ fn granted(auth: &AgentAuth) -> Vec<Within> {
         .collect()
 }
 
-fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {
+pub(super) fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {
     let secs = |to: i64| (to - i.created_at).max(0) / 1000;
     // A close as not planned is no RCA.
     let rca_done = rca

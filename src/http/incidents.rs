@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::AppState;
 use super::agent::AgentAuth;
 use super::error::ApiError;
+use super::incident_list::{ListedIncident, listed};
 use crate::incident::declaration::{ApiDeclaration, Declaration};
 use crate::incident::service::{IncidentError, NewDeclaration, api_key, millis};
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
@@ -119,10 +120,12 @@ pub(super) fn service_error(e: IncidentError) -> ApiError {
             "store_unavailable",
             format!("{s}; try again"),
         ),
-        IncidentError::Render(r) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        // The repository's template: its writers can fix it, retrying cannot.
+        IncidentError::Render(r) => unprocessable(
             "render_failed",
-            r.to_string(),
+            format!(
+                "{r}. Fix the template under `.github/responder/templates/` on the default branch and post again."
+            ),
         ),
     }
 }
@@ -152,6 +155,8 @@ pub async fn declare(
     state.require_app()?;
     let incidents = &state.incidents;
     let ctx = incidents.context(&repo).await.map_err(service_error)?;
+    // The issues are written in the target repository: the token must grant it too.
+    auth.require(&ctx.target_repo(), WRITE_SCOPE)?;
     let (_, declaration) = Declaration::from_api(&req, &ctx.runbook, &ctx.aliases)
         .map_err(|e| unprocessable("invalid_declaration", e.to_string()))?;
     let key = match &declaration.dedup_key {
@@ -174,14 +179,15 @@ pub async fn declare(
     Ok((status, Json(IncidentJson::new(&declared.incident))))
 }
 
-/// `GET /v1/incidents/{id}`: the incident, its issues and its history. 404 both
+/// `GET /v1/incidents/{id}`: the incident, its issues, timings, RCA state (as each
+/// entry of the list has them) and its history. 404 both
 /// when it does not exist and when the token covers neither scope on its
 /// repository, so ids cannot be probed.
 pub async fn show(
     State(state): State<AppState>,
     auth: AgentAuth,
     Path(id): Path<String>,
-) -> Result<Json<IncidentJson>, ApiError> {
+) -> Result<Json<ListedIncident>, ApiError> {
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -203,8 +209,12 @@ pub async fn show(
         .incident_events(inc.id)
         .await
         .map_err(|e| service_error(e.into()))?;
-    let mut json = IncidentJson::new(&inc);
-    json.summary = Some(inc.summary.clone());
-    json.events = Some(events);
+    let rca = store
+        .rca_state(inc.id)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    let mut json = listed(&inc, &rca);
+    json.incident.summary = Some(inc.summary.clone());
+    json.incident.events = Some(events);
     Ok(Json(json))
 }

@@ -16,6 +16,7 @@ pub mod rca;
 pub mod render;
 pub mod runbook;
 pub mod runbook_edit;
+pub mod sandbox;
 pub mod sanitize;
 pub mod sections;
 pub mod service;

@@ -10,9 +10,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tera::Tera;
 
+use super::sandbox::{Job, Sandbox};
 pub use super::view::{ComponentView, IncidentView, IssueRef, SeverityView};
 
 /// GitHub's limit on an issue or comment body, in characters.
@@ -25,6 +28,28 @@ pub const BUG_TEMPLATE: &str = "bug.md.tera";
 pub const RCA_TEMPLATE: &str = "rca.md.tera";
 pub const COMMENT_TEMPLATE: &str = "incident_comment.md.tera";
 pub const TEMPLATE_NAMES: [&str; 3] = [BUG_TEMPLATE, RCA_TEMPLATE, COMMENT_TEMPLATE];
+
+/// The three bodies Responder renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateKind {
+    Bug,
+    Rca,
+    Comment,
+}
+
+impl TemplateKind {
+    pub const ALL: [TemplateKind; 3] =
+        [TemplateKind::Bug, TemplateKind::Rca, TemplateKind::Comment];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            TemplateKind::Bug => BUG_TEMPLATE,
+            TemplateKind::Rca => RCA_TEMPLATE,
+            TemplateKind::Comment => COMMENT_TEMPLATE,
+        }
+    }
+}
 
 /// The default templates, compiled in so the service needs no templates directory.
 pub fn builtin_templates() -> HashMap<String, String> {
@@ -41,8 +66,9 @@ pub fn builtin_templates() -> HashMap<String, String> {
     .collect()
 }
 
-/// Why rendering failed; names the template so `responder check` can point at it.
-#[derive(Debug, thiserror::Error)]
+/// Why rendering failed; names the template so `responder check` and the comment
+/// on the issue can point at it. Serialisable: the template sandbox answers with it.
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum RenderError {
     #[error("template {name} does not compile: {message}")]
     Compile { name: String, message: String },
@@ -111,16 +137,21 @@ impl Renderer {
         Ok(Renderer { tera })
     }
 
+    /// One body, within GitHub's length limit.
+    pub fn render(&self, kind: TemplateKind, view: &IncidentView) -> Result<String, RenderError> {
+        self.render_limited(kind.file_name(), view)
+    }
+
     pub fn render_bug(&self, view: &IncidentView) -> Result<String, RenderError> {
-        self.render_limited(BUG_TEMPLATE, view)
+        self.render(TemplateKind::Bug, view)
     }
 
     pub fn render_rca(&self, view: &IncidentView) -> Result<String, RenderError> {
-        self.render_limited(RCA_TEMPLATE, view)
+        self.render(TemplateKind::Rca, view)
     }
 
     pub fn render_comment(&self, view: &IncidentView) -> Result<String, RenderError> {
-        self.render_limited(COMMENT_TEMPLATE, view)
+        self.render(TemplateKind::Comment, view)
     }
 
     fn render_once(&self, name: &str, view: &IncidentView) -> Result<String, RenderError> {
@@ -162,8 +193,10 @@ impl Renderer {
             if len < 200 {
                 break;
             }
-            // Sanitising can add characters: cut a little more than the overflow.
-            let keep = len.saturating_sub(over + over / 8 + 64);
+            // Cut the overflow and a little more; sanitising can add characters to what
+            // is kept, and the next round measures again and cuts what is still over
+            // (a margin proportional to the overflow would cut a 1.9 MB summary to nothing).
+            let keep = len.saturating_sub(over + 64);
             *text = text.chars().take(keep).collect::<String>() + " …";
             if !cuts.iter().any(|(f, _)| *f == field) {
                 cuts.push((field, len));
@@ -185,6 +218,53 @@ impl Renderer {
             body = close_fence_if_open(body.chars().take(keep).collect());
         }
         Ok(insert_after_first_line(&body, &note))
+    }
+}
+
+/// A repository's templates: the trusted defaults rendered here, or a repository's
+/// overrides rendered in the [`Sandbox`] (they may loop, recurse or balloon).
+#[derive(Clone)]
+pub enum Templates {
+    Trusted(Arc<Renderer>),
+    Sandboxed {
+        sandbox: Arc<Sandbox>,
+        defaults: Arc<HashMap<String, String>>,
+        overrides: HashMap<String, String>,
+    },
+}
+
+impl Templates {
+    /// Renders off the async threads: the defaults on a blocking thread, overrides in
+    /// a child process.
+    pub async fn render(
+        &self,
+        kind: TemplateKind,
+        view: &IncidentView,
+    ) -> Result<String, RenderError> {
+        match self {
+            Templates::Trusted(r) => {
+                let (r, view) = (r.clone(), view.clone());
+                tokio::task::spawn_blocking(move || r.render(kind, &view))
+                    .await
+                    .map_err(|e| RenderError::Render {
+                        name: kind.file_name().to_string(),
+                        message: e.to_string(),
+                    })?
+            }
+            Templates::Sandboxed {
+                sandbox,
+                defaults,
+                overrides,
+            } => {
+                let job = Job {
+                    defaults: defaults.as_ref().clone(),
+                    overrides: overrides.clone(),
+                    template: kind,
+                    view: view.clone(),
+                };
+                sandbox.render(&job).await
+            }
+        }
     }
 }
 
@@ -373,6 +453,19 @@ mod tests {
             assert!(body.starts_with(&v.marker));
             assert!(body.contains("> [!NOTE]\n> Truncated: the summary was 70000 characters"));
             assert!(body.contains("## Summary"), "the structure is kept");
+        }
+    }
+
+    #[test]
+    fn a_summary_of_megabytes_keeps_as_much_as_fits() {
+        let r = renderer();
+        let mut v = view();
+        v.summary = "word ".repeat(400_000);
+        for body in [r.render_bug(&v).unwrap(), r.render_rca(&v).unwrap()] {
+            let n = chars(&body);
+            assert!(n < GITHUB_BODY_LIMIT - HEADROOM, "{n}");
+            assert!(n > 55_000, "only {n} characters kept");
+            assert!(body.contains("the summary was 2000000 characters"));
         }
     }
 

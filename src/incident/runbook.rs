@@ -15,6 +15,10 @@ use super::severity::{Severity, SeverityAliases, is_normalized_key, normalize_ke
 pub const DEFAULT_RUNBOOK: &str = include_str!("../../templates/runbook.toml");
 
 /// A parsed and validated runbook.
+/// The longest an RCA may be given: a year. Beyond it a date is a typo (or an attempt
+/// to overflow the calendar), not a plan.
+pub const MAX_RCA_DUE_DAYS: u32 = 366;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Runbook {
     /// `$NAME` placeholders used in commands, and what to substitute.
@@ -137,8 +141,11 @@ impl Runbook {
                 p.push(format!("severities.{s} is missing"));
                 continue;
             };
-            if level.rca_due_days == 0 {
-                p.push(format!("severities.{s}.rca_due_days must be at least 1"));
+            if !(1..=MAX_RCA_DUE_DAYS).contains(&level.rca_due_days) {
+                p.push(format!(
+                    "severities.{s}.rca_due_days is {}: it must be from 1 to {MAX_RCA_DUE_DAYS}",
+                    level.rca_due_days
+                ));
             }
             if level.color.len() != 6 || !level.color.bytes().all(|b| b.is_ascii_hexdigit()) {
                 p.push(format!(
@@ -406,6 +413,8 @@ mod tests {
         let mut rb = Runbook::builtin();
         rb.severities.remove(&Severity::Sev3);
         rb.severities.get_mut(&Severity::Sev1).unwrap().rca_due_days = 0;
+        // Once passed validation, then panicked adding the days to a date.
+        rb.severities.get_mut(&Severity::Sev4).unwrap().rca_due_days = u32::MAX;
         rb.severities.get_mut(&Severity::Sev2).unwrap().aliases = vec!["critical".into()];
         let c = rb.components.remove("ci").unwrap();
         rb.components.insert(
@@ -422,7 +431,8 @@ mod tests {
         let all = p.join("\n");
         for needle in [
             "SEV3 is missing",
-            "rca_due_days",
+            "SEV1.rca_due_days is 0",
+            "SEV4.rca_due_days is 4294967295: it must be from 1 to 366",
             "critical",
             "Bad Key",
             "at least one command",

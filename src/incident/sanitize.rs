@@ -84,6 +84,9 @@ fn demote_headings(text: &str) -> String {
 }
 
 /// One line for titles and table cells: newlines become spaces, then sanitised.
+/// A run of three backticks or tildes is broken up, so inline text can never open a
+/// code fence (a template may put it at the start of a line) — and so is never
+/// given a closing fence on a line of its own.
 pub fn sanitize_inline(text: &str) -> String {
     let one_line: String = text
         .split(['\r', '\n'])
@@ -91,7 +94,26 @@ pub fn sanitize_inline(text: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    sanitize_user_text(&one_line)
+    sanitize_user_text(&break_fence_runs(&one_line))
+}
+
+/// "```" → "``\u{200B}`": the same look, but no fence.
+fn break_fence_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut run: Option<(char, usize)> = None;
+    for c in text.chars() {
+        run = match (c, run) {
+            ('`' | '~', Some((r, n))) if r == c => Some((c, n + 1)),
+            ('`' | '~', _) => Some((c, 1)),
+            _ => None,
+        };
+        if let Some((_, 3)) = run {
+            out.push(ZWSP);
+            run = Some((c, 1));
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn close_open_fence(mut text: String) -> String {
@@ -131,6 +153,18 @@ pub fn has_live_mention_or_comment(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inline_title_starting_with_a_fence_opens_no_code_block() {
+        for title in ["```rust\nfn main()", "~~~ down", "a ```` b"] {
+            let t = sanitize_inline(title);
+            assert!(!t.contains('\n'), "{t:?}");
+            assert!(!t.contains("```") && !t.contains("~~~"), "{t:?}");
+            assert_eq!(t.replace(ZWSP, ""), title.replace('\n', " "));
+            // At a line's start, it is no fence.
+            assert_eq!(super::super::sections::fence_marker(&t), None, "{t:?}");
+        }
+    }
 
     #[test]
     fn mentions_and_team_mentions_are_broken() {

@@ -32,8 +32,9 @@ pub use postmortem::{RcaOutcome, rca_branch};
 pub use reminders::{RcaReminders, ReminderReport};
 
 use super::declaration::{Declaration, DeclaredVia};
-use super::render::{IssueRef, RenderError, builtin_templates};
+use super::render::{IssueRef, RenderError, Renderer, TemplateKind, builtin_templates};
 use super::runbook::Runbook;
+use super::sandbox::{Sandbox, SandboxConfig};
 use super::severity::Severity;
 use super::view::{bug_title, rca_title};
 use crate::clock::Clock;
@@ -56,6 +57,18 @@ pub enum IncidentError {
 }
 
 impl IncidentError {
+    /// What to say on the issue when retrying cannot help: the declarer's or the
+    /// repository's mistake (a user error, a template that does not render).
+    pub fn user_text(&self) -> Option<String> {
+        match self {
+            IncidentError::User(m) => Some(m.clone()),
+            IncidentError::Render(r) => Some(format!(
+                "Responder could not write this incident's issues: {r}.\n\nFix the template under `.github/responder/templates/` on the default branch (check it with `responder check --repo-config .`), then try again."
+            )),
+            IncidentError::GitHub(_) | IncidentError::Store(_) => None,
+        }
+    }
+
     /// Worth trying again with the same input: GitHub hiccups and a busy database.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -118,7 +131,11 @@ pub struct IncidentService {
     store: Store,
     clock: Arc<dyn Clock>,
     default_runbook: Runbook,
-    default_templates: HashMap<String, String>,
+    default_templates: Arc<HashMap<String, String>>,
+    /// The defaults compiled once: most repositories override nothing.
+    default_renderer: Arc<Renderer>,
+    /// Where a repository's own templates are rendered.
+    sandbox: Arc<Sandbox>,
     locks: locks::KeyLocks,
     /// Names this process in store leases.
     instance: String,
@@ -127,31 +144,26 @@ pub struct IncidentService {
 }
 
 impl IncidentService {
-    /// With the built-in runbook and templates.
-    pub fn new(github: Arc<dyn GitHub>, store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self::with_defaults(
-            github,
-            store,
-            clock,
-            Runbook::builtin(),
-            builtin_templates(),
-        )
-    }
-
-    /// With other defaults (a repository's overrides still apply on top).
-    pub fn with_defaults(
+    /// With the built-in runbook and templates; repositories' own templates are
+    /// rendered in a sandbox started as `sandbox` says.
+    pub fn new(
         github: Arc<dyn GitHub>,
         store: Store,
         clock: Arc<dyn Clock>,
-        default_runbook: Runbook,
-        default_templates: HashMap<String, String>,
+        sandbox: SandboxConfig,
     ) -> Self {
+        let default_templates = builtin_templates();
+        let default_renderer = Renderer::with_overrides(default_templates.clone(), HashMap::new())
+            // The built-in templates are compiled in and tested: a failure is a build bug.
+            .unwrap_or_else(|e| panic!("the built-in templates do not compile: {e}"));
         Self {
             github,
             store,
             clock,
-            default_runbook,
-            default_templates,
+            default_runbook: Runbook::builtin(),
+            default_templates: Arc::new(default_templates),
+            default_renderer: Arc::new(default_renderer),
+            sandbox: Sandbox::new(sandbox),
             locks: locks::KeyLocks::default(),
             instance: uuid::Uuid::new_v4().to_string(),
             labels_ensured: Mutex::new(HashSet::new()),
@@ -185,28 +197,35 @@ impl IncidentService {
     }
 
     /// Why `login` may not do `what` (`"declaring an incident needs"`, …) in `ctx`'s repository
-    /// under its `min_permission`: `None` when they may. Asks GitHub every time, so
-    /// a revoked collaborator is refused at once.
+    /// under its `min_permission`: `None` when they may. Checked where the issues are
+    /// written too (a `target_repo`), so the App never writes where the person could
+    /// not. Asks GitHub every time, so a revoked collaborator is refused at once.
     pub async fn refusal(
         &self,
         ctx: &RepoContext,
         login: &str,
         what: &str,
     ) -> Result<Option<String>, IncidentError> {
-        let role = match self.github.permission(&ctx.repo, login).await {
-            Ok(p) => p.as_str(),
-            // GitHub knows no such user (an App's `name[bot]`, a deleted account).
-            Err(GitHubError::NotFound { .. }) => "none",
-            Err(e) => return Err(e.into()),
-        };
         let min = ctx.config.min_permission;
-        Ok((!min.allows(role)).then(|| {
-            format!(
-                "Sorry, {what} {} permission on {}, and {login} has {role}. Nothing was changed.",
-                min.as_str(),
-                ctx.repo
-            )
-        }))
+        let mut repos = vec![ctx.repo.clone()];
+        if ctx.target_repo() != ctx.repo {
+            repos.push(ctx.target_repo());
+        }
+        for repo in repos {
+            let role = match self.github.permission(&repo, login).await {
+                Ok(p) => p.as_str(),
+                // GitHub knows no such user (an App's `name[bot]`, a deleted account).
+                Err(GitHubError::NotFound { .. }) => "none",
+                Err(e) => return Err(e.into()),
+            };
+            if !min.allows(role) {
+                return Ok(Some(format!(
+                    "Sorry, {what} {} permission on {repo}, and {login} has {role}. Nothing was changed.",
+                    min.as_str(),
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// Waits (up to 30 s) for the store lease `name`; another instance holding it
@@ -283,7 +302,7 @@ impl IncidentService {
                 let issue = match which {
                     IncidentIssue::Bug => NewIssue {
                         title: bug_title(decl.severity, &decl.title),
-                        body: ctx.renderer.render_bug(&view)?,
+                        body: ctx.templates.render(TemplateKind::Bug, &view).await?,
                         labels: ctx
                             .config
                             .bug_labels(decl.severity, decl.component.as_deref()),
@@ -291,7 +310,7 @@ impl IncidentService {
                     },
                     IncidentIssue::Rca => NewIssue {
                         title: rca_title(decl.severity, &decl.title),
-                        body: ctx.renderer.render_rca(&view)?,
+                        body: ctx.templates.render(TemplateKind::Rca, &view).await?,
                         labels: ctx.config.rca_labels(decl.severity),
                         assignees: Vec::new(),
                     },
@@ -340,9 +359,8 @@ impl IncidentService {
             && let Some(bug) = inc.bug_issue.clone()
         {
             // Re-rendering is deterministic, so repeating this edit changes nothing.
-            let body =
-                ctx.renderer
-                    .render_bug(&self.view(ctx, inc, &decl, &marker(inc.id, "bug")))?;
+            let view = self.view(ctx, inc, &decl, &marker(inc.id, "bug"));
+            let body = ctx.templates.render(TemplateKind::Bug, &view).await?;
             let update = IssueUpdate {
                 body: Some(body),
                 ..IssueUpdate::default()
@@ -357,17 +375,10 @@ impl IncidentService {
             && let Some(src) = inc.source_issue.clone()
         {
             let m = marker(inc.id, "comment");
-            let exists = may_exist
-                && self
-                    .github
-                    .comments(&inc.repo, src.number)
-                    .await?
-                    .iter()
-                    .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&m)));
+            let exists = may_exist && self.has_own_comment(&inc.repo, src.number, &m).await?;
             if !exists {
-                let body = ctx
-                    .renderer
-                    .render_comment(&self.view(ctx, inc, &decl, &m))?;
+                let view = self.view(ctx, inc, &decl, &m);
+                let body = ctx.templates.render(TemplateKind::Comment, &view).await?;
                 self.github.comment(&inc.repo, src.number, &body).await?;
             }
             self.store.mark_comment_posted(inc.id).await?;
@@ -403,7 +414,9 @@ impl IncidentService {
         )
     }
 
-    /// An issue in `repo` labelled as an incident whose body carries `marker`.
+    /// An issue in `repo` that Responder's App opened, labelled as an incident, whose
+    /// body carries `marker`. Anyone can copy a marker into an issue of their own:
+    /// only the App's authorship makes it ours.
     async fn find_marked(
         &self,
         ctx: &RepoContext,
@@ -414,10 +427,33 @@ impl IncidentService {
             .github
             .issues_with_label(repo, &ctx.config.labels.incident)
             .await?;
+        let bot = self.github.bot_login().await?;
         Ok(issues
             .into_iter()
-            .find(|i| i.body.as_deref().is_some_and(|b| b.contains(marker)))
+            .find(|i| i.opened_by(&bot) && i.body.as_deref().is_some_and(|b| b.contains(marker)))
             .map(|i| to_link(i.number, i.html_url)))
+    }
+
+    /// Whether the App itself commented on `number` with `marker` (a comment of
+    /// someone else's carrying it is theirs, and must not stop ours).
+    pub(crate) async fn has_own_comment(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        marker: &str,
+    ) -> Result<bool, IncidentError> {
+        let comments = self.github.comments(repo, number).await?;
+        if !comments
+            .iter()
+            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+        {
+            return Ok(false); // the common case: no need to ask who we are
+        }
+        let bot = self.github.bot_login().await?;
+        Ok(comments.iter().any(|c| {
+            c.user.login.eq_ignore_ascii_case(&bot)
+                && c.body.as_deref().is_some_and(|b| b.contains(marker))
+        }))
     }
 
     /// Creates the labels the incident's issues carry, each with its colour, once

@@ -4,7 +4,7 @@
 //! runbook, with the sanitising of declarer text in one place, plus the titles
 //! and due date that go with it. Must never render or post anything.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::runbook::{DiagCommand, Runbook};
 use super::sanitize::{sanitize_inline, sanitize_user_text};
@@ -12,7 +12,7 @@ use super::severity::Severity;
 
 /// Everything the templates may use. Text fields hold the raw input: the renderer
 /// sanitises declarer text itself, so a caller cannot forget to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentView {
     pub id: u64,
     /// `owner/repo` the incident belongs to.
@@ -44,14 +44,14 @@ pub struct IncidentView {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueRef {
     pub number: u64,
     pub url: String,
 }
 
 /// The runbook's entry for one severity, flattened for templates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeverityView {
     /// `SEV2`
     pub id: String,
@@ -66,7 +66,7 @@ pub struct SeverityView {
 }
 
 /// The runbook's entry for one component, flattened for templates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentView {
     pub key: String,
     pub name: String,
@@ -108,7 +108,11 @@ impl ComponentView {
 /// The RCA due date: declaration date plus the severity's `rca_due_days`.
 pub fn rca_due_date(declared: chrono::NaiveDate, runbook: &Runbook, s: Severity) -> String {
     let days = u64::from(runbook.severity(s).rca_due_days);
-    (declared + chrono::Days::new(days))
+    // `Runbook::validate` bounds the days; saturate anyway rather than panic on a
+    // runbook built some other way.
+    declared
+        .checked_add_days(chrono::Days::new(days))
+        .unwrap_or(chrono::NaiveDate::MAX)
         .format("%Y-%m-%d")
         .to_string()
 }
@@ -228,5 +232,16 @@ mod tests {
         let rb = Runbook::builtin();
         let d = chrono::NaiveDate::from_ymd_opt(2026, 12, 30).unwrap();
         assert_eq!(rca_due_date(d, &rb, Severity::Sev1), "2027-01-01");
+    }
+
+    #[test]
+    fn an_absurd_due_date_saturates_instead_of_panicking() {
+        let mut rb = Runbook::builtin();
+        rb.severities.get_mut(&Severity::Sev1).unwrap().rca_due_days = u32::MAX;
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 12, 30).unwrap();
+        assert_eq!(
+            rca_due_date(d, &rb, Severity::Sev1),
+            chrono::NaiveDate::MAX.format("%Y-%m-%d").to_string()
+        );
     }
 }

@@ -236,6 +236,18 @@ fn sorted(v: &[&str]) -> Vec<String> {
 /// The bug and RCA issues of a SEV2 `llm-api` incident titled `title`, with their
 /// cross-links, runbook content and labels; the comment on `source` links both.
 fn assert_declared(w: &World, title: &str, component: Option<&str>, source: Option<u64>) {
+    assert_declared_with(w, title, component, source, 1)
+}
+
+/// [`assert_declared`] where the declaring issue holds `comments` comments, the
+/// last one Responder's declaration.
+fn assert_declared_with(
+    w: &World,
+    title: &str,
+    component: Option<&str>,
+    source: Option<u64>,
+    comments: usize,
+) {
     let rb = Runbook::builtin();
     let bug = w.one("bug");
     let rca = w.one("rca");
@@ -277,12 +289,10 @@ fn assert_declared(w: &World, title: &str, component: Option<&str>, source: Opti
             let link = format!("[#{src}]({})", w.url(src));
             assert!(bug_body.contains(&link), "bug → declaring issue");
             assert!(rca_body.contains(&link), "RCA → declaring issue");
-            let comments = w.comments_on(src);
-            assert_eq!(comments.len(), 1, "{comments:#?}");
-            assert!(
-                comments[0].contains(&w.url(bug.number))
-                    && comments[0].contains(&w.url(rca.number))
-            );
+            let all = w.comments_on(src);
+            assert_eq!(all.len(), comments, "{all:#?}");
+            let last = all.last().unwrap();
+            assert!(last.contains(&w.url(bug.number)) && last.contains(&w.url(rca.number)));
         }
         None => assert!(!bug_body.contains("Declared in ["), "{bug_body}"),
     }
@@ -384,6 +394,10 @@ async fn api_declares_once_per_dedup_key() {
     assert_eq!(shown["rca_issue"], first["rca_issue"]);
     assert_eq!(shown["declared_by"], "agent-7");
     assert_eq!(shown["events"][0]["kind"], "declared");
+    // The same `rca` and `timings` objects as each entry of the list.
+    assert_eq!(shown["rca"]["closed"], false, "{shown}");
+    assert_eq!(shown["rca"]["reminders"], 0, "{shown}");
+    assert!(shown["timings"]["time_to_resolve_seconds"].is_null(), "{shown}");
     let (status, _) = w.get(&json!(999), "diff:read").await;
     assert_eq!(status, 404);
 }
@@ -486,6 +500,32 @@ async fn a_form_without_severity_gets_one_comment_and_no_issues() {
     assert_eq!(comments.len(), 1, "{comments:#?}");
     assert!(comments[0].contains("**Severity**"), "{}", comments[0]);
     assert!(comments[0].contains("SEV1–SEV5"));
+}
+
+#[tokio::test]
+async fn completing_an_incomplete_form_by_editing_it_declares_it_once() {
+    let w = world().await;
+    let body = FORM_BODY.replace(
+        "SEV2 — Major: a major feature is down or degraded for many users",
+        "_No response_",
+    );
+    let p = w.issue_payload(
+        "opened",
+        "[Incident]: LLM rate limited",
+        &body,
+        &["incident"],
+    );
+    let n = p["issue"]["number"].as_u64().unwrap();
+    w.deliver("issues", "d-1", &p).await;
+    assert!(w.app_issues("bug").is_empty());
+    assert!(w.comments_on(n)[0].contains("Edit the issue to complete the form"));
+    let mut edited = p.clone();
+    edited["action"] = json!("edited");
+    edited["issue"]["body"] = json!(FORM_BODY);
+    edited["changes"] = json!({"body": {"from": body}});
+    w.deliver("issues", "d-2", &edited).await;
+    w.deliver("issues", "d-2-again", &edited).await;
+    assert_declared_with(&w, "LLM rate limited", Some("llm-api"), Some(n), 2);
 }
 
 #[tokio::test]
@@ -879,6 +919,8 @@ async fn target_repo_puts_the_issues_in_a_central_repository() {
         public: false,
     };
     w.fake.add_repo("acme", "incidents", b.publish(), opts);
+    // The declarer needs write access where the issues are written too.
+    w.fake.set_permission("acme", "incidents", "alice", "write");
     let p = w.incident_form();
     let n = p["issue"]["number"].as_u64().unwrap();
     w.deliver("issues", "d-1", &p).await;

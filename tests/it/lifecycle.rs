@@ -68,6 +68,7 @@ async fn start(dir: &std::path::Path, fake: &FakeGitHub, clock: &Arc<ManualClock
     let options = ServiceOptions {
         retry_policy: fast_policy(),
         clock: clock.clone(),
+        ..ServiceOptions::default()
     };
     TestService::start_with_options(app_args(&dir.join("data"), fake), options, |_| {}).await
 }

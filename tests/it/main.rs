@@ -12,6 +12,7 @@ mod diff_mirror;
 mod fake_github;
 mod github_client;
 mod incident_check;
+mod incident_hostile;
 mod incidents;
 mod lifecycle;
 mod postgres;

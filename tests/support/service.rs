@@ -95,9 +95,11 @@ impl TestService {
     /// bound to.
     pub async fn start_with_options(
         mut args: SettingsArgs,
-        options: ServiceOptions,
+        mut options: ServiceOptions,
         configure: impl FnOnce(&mut Service),
     ) -> Self {
+        // The harness is not `responder`: the template sandbox must start the real binary.
+        options.template_sandbox.exe = env!("CARGO_BIN_EXE_responder").into();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         if args.public_url.is_none() {

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use super::{IncidentError, IncidentService};
 use crate::incident::check::{RUNBOOK_OVERRIDE_PATH, TEMPLATES_OVERRIDE_DIR};
 use crate::incident::config::{CONFIG_PATH, RepoConfig};
-use crate::incident::render::{Renderer, TEMPLATE_NAMES};
+use crate::incident::render::{TEMPLATE_NAMES, Templates};
 use crate::incident::runbook::Runbook;
+use crate::incident::sandbox::TEMPLATE_LIMIT;
 use crate::incident::severity::SeverityAliases;
 use crate::types::RepoName;
 
@@ -22,7 +23,7 @@ pub struct RepoContext {
     pub runbook: Runbook,
     /// The runbook's aliases and the repository's, together.
     pub aliases: SeverityAliases,
-    pub renderer: Renderer,
+    pub templates: Templates,
 }
 
 impl RepoContext {
@@ -64,27 +65,48 @@ impl IncidentService {
                 ))
             })?,
         };
+        if let Some(target) = &config.target_repo
+            && !target.owner().eq_ignore_ascii_case(repo.owner())
+        {
+            // The App may be installed on other accounts too: a repository's config
+            // must not make it write there (a confused deputy).
+            return Err(IncidentError::User(format!(
+                "`{CONFIG_PATH}`: target_repo = \"{target}\" is not a repository of {}; incident issues can only go to a repository of the same owner. Fix it on the default branch and try again.",
+                repo.owner()
+            )));
+        }
         let aliases = config
             .all_aliases(&runbook)
             .map_err(|e| IncidentError::User(e.to_string()))?;
         let mut overrides = HashMap::new();
         for (name, file) in TEMPLATE_NAMES.iter().zip([t0, t1, t2]) {
             if let Some(f) = file {
+                if f.text.len() > TEMPLATE_LIMIT {
+                    return Err(IncidentError::User(format!(
+                        "`{TEMPLATES_OVERRIDE_DIR}/{name}` is {} bytes; templates may be at most {TEMPLATE_LIMIT}. Fix it on the default branch and try again.",
+                        f.text.len()
+                    )));
+                }
                 overrides.insert(name.to_string(), f.text);
             }
         }
-        let renderer = Renderer::with_overrides(self.default_templates.clone(), overrides)
-            .map_err(|e| {
-                IncidentError::User(format!(
-                    "`{TEMPLATES_OVERRIDE_DIR}`: {e}. Fix it on the default branch and try again."
-                ))
-            })?;
+        // Overrides are compiled where they are rendered: in the sandbox, since
+        // compiling hostile text can exhaust the stack as surely as rendering it.
+        let templates = if overrides.is_empty() {
+            Templates::Trusted(self.default_renderer.clone())
+        } else {
+            Templates::Sandboxed {
+                sandbox: self.sandbox.clone(),
+                defaults: self.default_templates.clone(),
+                overrides,
+            }
+        };
         Ok(RepoContext {
             repo: repo.clone(),
             config,
             runbook,
             aliases,
-            renderer,
+            templates,
         })
     }
 }

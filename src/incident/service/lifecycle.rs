@@ -8,6 +8,7 @@
 
 use super::{IncidentError, IncidentService, RepoContext, declaration_of, marker, millis};
 use crate::github::{IssueUpdate, Label};
+use crate::incident::render::TemplateKind;
 use crate::incident::severity::Severity;
 use crate::incident::view::{bug_title, rca_title};
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
@@ -74,7 +75,7 @@ impl IncidentService {
                     inc = self.reload(inc.id).await?;
                 }
                 self.relabel(ctx, &inc, s).await?;
-                let body = self.event_comment(ctx, &inc, "severity", None)?;
+                let body = self.event_comment(ctx, &inc, "severity", None).await?;
                 self.post_once(repo, number, source_key, &body).await?;
             }
             Change::Resolve { note } => {
@@ -95,7 +96,9 @@ impl IncidentService {
                 }
                 let resolved_at = inc.resolved_at.unwrap_or(at);
                 let took = format_duration(resolved_at - inc.created_at);
-                let body = self.event_comment(ctx, &inc, "resolved", note.as_deref())?;
+                let body = self
+                    .event_comment(ctx, &inc, "resolved", note.as_deref())
+                    .await?;
                 let body = format!(
                     "{body}\n\nTime to resolve: **{took}** (declared {}, resolved {}).",
                     millis(inc.created_at).format("%Y-%m-%d %H:%M UTC"),
@@ -123,7 +126,7 @@ impl IncidentService {
                         .await?;
                     inc = self.reload(inc.id).await?;
                 }
-                let body = self.event_comment(ctx, &inc, "reopened", None)?;
+                let body = self.event_comment(ctx, &inc, "reopened", None).await?;
                 self.post_once(repo, number, source_key, &body).await?;
             }
         }
@@ -204,7 +207,7 @@ impl IncidentService {
     }
 
     /// The comment template rendered for an event, without a marker (the reply adds one).
-    fn event_comment(
+    async fn event_comment(
         &self,
         ctx: &RepoContext,
         inc: &IncidentRecord,
@@ -216,7 +219,7 @@ impl IncidentService {
         view.marker = String::new();
         view.event = event.into();
         view.note = note.map(str::to_string);
-        Ok(ctx.renderer.render_comment(&view)?)
+        Ok(ctx.templates.render(TemplateKind::Comment, &view).await?)
     }
 }
 

@@ -35,11 +35,7 @@ impl IncidentService {
         body: &str,
     ) -> Result<bool, IncidentError> {
         let marker = reply_marker(about, body);
-        let existing = self.github.comments(repo, number).await?;
-        if existing
-            .iter()
-            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)))
-        {
+        if self.has_own_comment(repo, number, &marker).await? {
             return Ok(false);
         }
         let body = format!("{marker}\n{body}");

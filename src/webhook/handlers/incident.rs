@@ -1,5 +1,6 @@
-//! Purpose: turn incident deliveries into declarations and changes — issues opened
-//! or labelled from the incident form (`issues.opened`, `issues.labeled`), and
+//! Purpose: turn incident deliveries into declarations and changes — issues opened,
+//! completed or labelled from the incident form (`issues.opened`, `issues.edited`,
+//! `issues.labeled`), and
 //! `/incident …` comments (`issue_comment.created`).
 //!
 //! Who may do what is decided here (bots ignored; commenters', form authors' and
@@ -97,9 +98,9 @@ async fn answer(
     about: &str,
     e: IncidentError,
 ) -> Result<(), HandlerError> {
-    let text = match &e {
-        IncidentError::User(m) => m.clone(),
-        IncidentError::GitHub(g) if !g.is_transient() => {
+    let text = match (&e, e.user_text()) {
+        (_, Some(text)) => text,
+        (IncidentError::GitHub(g), None) if !g.is_transient() => {
             format!("Responder could not finish the incident: {g}")
         }
         _ => return Err(fail(e)),
@@ -109,9 +110,10 @@ async fn answer(
         .await
         .map_err(fail)?;
     tracing::info!(repo = %repo, issue = issue.0, error = %e, "answered a declaration problem");
-    match e {
-        IncidentError::User(_) => Ok(()),
-        other => Err(fail(other)),
+    match e.user_text() {
+        // Deterministic: retrying the delivery would fail the same way.
+        Some(_) => Ok(()),
+        None => Err(fail(e)),
     }
 }
 
@@ -166,7 +168,7 @@ impl Handler for IncidentIssueHandler {
                     text.push_str(&format!("- **{}**: {}\n", p.field, p.message));
                 }
                 text.push_str(
-                    "\nEdit the issue, then remove and add the label again (or comment `/incident declare SEV2 <title>`).",
+                    "\nEdit the issue to complete the form and it is declared (or comment `/incident declare SEV2 <title>`).",
                 );
                 IncidentError::User(text)
             })
@@ -174,9 +176,9 @@ impl Handler for IncidentIssueHandler {
                 Declaration::from_form(form, &p.issue.title)
                     .map_err(|e| IncidentError::User(format!("No incident was declared: {e}.")))
             });
-        // The declarer: who opened the form, or who added the label later.
+        // The declarer: who opened the form, or who labelled or completed it later.
         let declarer = match (event.action.as_deref(), &p.sender) {
-            (Some("labeled"), Some(sender)) => sender,
+            (Some("labeled" | "edited"), Some(sender)) => sender,
             _ => &p.issue.user,
         };
         let refusal = self

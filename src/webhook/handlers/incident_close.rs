@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::{decode, fail, remember_installation, repo_of};
-use crate::incident::service::{Closed, IncidentError, IncidentService, IssueClosed};
+use crate::incident::service::{Closed, IncidentService, IssueClosed};
 use crate::types::IssueNumber;
 use crate::webhook::{Event, Handler, HandlerError};
 
@@ -77,8 +77,9 @@ impl Handler for IncidentCloseHandler {
                 }
                 Ok(())
             }
-            Err(IncidentError::User(m)) => {
+            Err(e) if e.user_text().is_some() => {
                 // Say it on the issue once; retrying would not help.
+                let m = e.user_text().unwrap_or_default();
                 self.incidents
                     .reply_once(&repo, number, &closed.key(), &m)
                     .await

@@ -48,6 +48,8 @@ pub fn register_incidents(
         incidents: incidents.clone(),
     }));
     registry.on("issues.opened", issues.clone());
+    // Completing a form that was refused as incomplete declares it.
+    registry.on("issues.edited", issues.clone());
     registry.on("issues.labeled", issues);
     let closes = gate(Arc::new(IncidentCloseHandler {
         incidents: incidents.clone(),

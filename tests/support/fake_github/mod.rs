@@ -259,6 +259,19 @@ impl FakeGitHub {
         body: &str,
         labels: &[&str],
     ) -> u64 {
+        self.add_issue_by(owner, name, BOT_LOGIN, title, body, labels)
+    }
+
+    /// Opens an issue directly as `user` and returns its number.
+    pub fn add_issue_by(
+        &self,
+        owner: &str,
+        name: &str,
+        user: &str,
+        title: &str,
+        body: &str,
+        labels: &[&str],
+    ) -> u64 {
         let mut st = self.state();
         let (id, now) = (st.next_id(), st.now());
         let repo = st.repo_mut(owner, name).expect("repo");
@@ -272,7 +285,7 @@ impl FakeGitHub {
             state_reason: None,
             labels: labels.iter().map(|l| l.to_string()).collect(),
             assignees: Vec::new(),
-            user: BOT_LOGIN.into(),
+            user: user.into(),
             created_at: now,
             updated_at: now,
             closed_at: None,

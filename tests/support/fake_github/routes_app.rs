@@ -28,6 +28,35 @@ fn account(s: &Shared, id: u64) -> Option<String> {
     st.installation_repos(id).first().map(|r| r.owner.clone())
 }
 
+/// `GET /app`: the authenticated App (GitHub's "Get the authenticated app").
+pub async fn get_app(
+    State(s): State<Shared>,
+    Extension(urls): Extension<Urls>,
+    headers: HeaderMap,
+) -> Answer {
+    let st = s.lock().expect("state lock");
+    require_app(&st, &headers)?;
+    let slug = super::routes_manifest::SLUG;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({
+            "id": st.app_id,
+            "slug": slug,
+            "node_id": "MDM6QXBwNTk=",
+            "client_id": "Iv1.8a61f9b3a7aba766",
+            "owner": {"login": "acme", "id": 1, "type": "Organization"},
+            "name": "Responder test",
+            "description": "",
+            "external_url": urls.server,
+            "html_url": format!("{}/apps/{slug}", urls.server),
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "permissions": st.app_permissions,
+            "events": ["issues", "issue_comment"],
+        }),
+    ))
+}
+
 pub async fn list_installations(
     State(s): State<Shared>,
     Extension(urls): Extension<Urls>,

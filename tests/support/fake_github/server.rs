@@ -38,6 +38,7 @@ fn api_routes() -> Router<Shared> {
             "/app-manifests/{code}/conversions",
             post(routes_manifest::conversions),
         )
+        .route("/app", get(routes_app::get_app))
         .route("/app/installations", get(routes_app::list_installations))
         .route("/app/installations/{id}", get(routes_app::get_installation))
         .route(
