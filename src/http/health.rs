@@ -49,12 +49,12 @@ async fn refresh_incident_gauges(state: &AppState) {
         }
     };
     for s in crate::incident::severity::Severity::ALL {
-        for status in ["open", "resolved"] {
+        for status in crate::incident::model::IncidentStatus::ALL {
             let n = counts
                 .iter()
-                .find(|(sev, st, _)| sev == s.as_str() && st == status)
+                .find(|(sev, st, _)| sev == s.as_str() && st == status.as_str())
                 .map_or(0, |c| c.2);
-            metrics::gauge!("responder_incidents", "severity" => s.as_str(), "status" => status)
+            metrics::gauge!("responder_incidents", "severity" => s.as_str(), "status" => status.as_str())
                 .set(n as f64);
         }
     }

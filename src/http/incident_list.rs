@@ -18,6 +18,7 @@ use super::incidents::{
     IncidentJson, READ_SCOPES, can_read, rfc3339, service_error, unprocessable,
 };
 use crate::agent_token::Grant;
+use crate::incident::model::IncidentStatus;
 use crate::incident::severity::{Severity, SeverityAliases};
 use crate::store::{IncidentFilter, RcaState, Within};
 use crate::types::RepoName;
@@ -94,21 +95,18 @@ pub async fn list(
     };
     let status = match q.status.as_deref().map(str::to_ascii_lowercase) {
         None => None,
-        Some(s) if s == "open" || s == "resolved" => Some(s),
-        Some(s) => {
-            return Err(unprocessable(
+        Some(s) => Some(s.parse::<IncidentStatus>().map_err(|_| {
+            unprocessable(
                 "invalid_status",
                 format!("status {s:?}: use open or resolved"),
-            ));
-        }
+            )
+        })?),
     };
     let severity = match q.severity.as_deref() {
         None => None,
         Some(s) => Some(
             Severity::parse(s, &SeverityAliases::default())
-                .map_err(|e| unprocessable("invalid_severity", format!("severity: {e}")))?
-                .as_str()
-                .to_string(),
+                .map_err(|e| unprocessable("invalid_severity", format!("severity: {e}")))?,
         ),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);

@@ -16,7 +16,9 @@ use super::agent::AgentAuth;
 use super::error::ApiError;
 use super::incident_list::{ListedIncident, listed};
 use crate::incident::declaration::{ApiDeclaration, Declaration};
-use crate::incident::service::{IncidentError, NewDeclaration, api_key, millis};
+use crate::incident::model::{DeclaredVia, IncidentStatus};
+use crate::incident::service::{IncidentError, IncidentKey, NewDeclaration, millis};
+use crate::incident::severity::Severity;
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
 use crate::types::RepoName;
 
@@ -44,11 +46,11 @@ pub struct IncidentJson {
     pub repo: RepoName,
     pub target_repo: RepoName,
     pub title: String,
-    pub severity: String,
+    pub severity: Severity,
     pub component: Option<String>,
-    pub status: String,
+    pub status: IncidentStatus,
     pub declared_by: String,
-    pub declared_via: String,
+    pub declared_via: DeclaredVia,
     pub dedup_key: Option<String>,
     pub created_at: String,
     pub rca_due: String,
@@ -80,11 +82,11 @@ impl IncidentJson {
             repo: i.repo.clone(),
             target_repo: i.target_repo.clone(),
             title: i.title.clone(),
-            severity: i.severity.clone(),
+            severity: i.severity,
             component: i.component.clone(),
-            status: i.status.clone(),
+            status: i.status,
             declared_by: i.declared_by.clone(),
-            declared_via: i.declared_via.clone(),
+            declared_via: i.declared_via,
             dedup_key: i.dedup_key.clone(),
             created_at: rfc3339(i.created_at),
             rca_due: i.rca_due_at.clone(),
@@ -160,8 +162,8 @@ pub async fn declare(
     let (_, declaration) = Declaration::from_api(&req, &ctx.runbook, &ctx.aliases)
         .map_err(|e| unprocessable("invalid_declaration", e.to_string()))?;
     let key = match &declaration.dedup_key {
-        Some(k) => api_key(&repo, k),
-        None => api_key(&repo, &uuid::Uuid::new_v4().to_string()),
+        Some(k) => IncidentKey::api(&repo, k),
+        None => IncidentKey::api(&repo, &uuid::Uuid::new_v4().to_string()),
     };
     let new = NewDeclaration {
         key,

@@ -20,24 +20,7 @@ pub const MAX_TITLE: usize = super::command::MAX_TITLE;
 /// The longest `dedup_key` accepted from the API.
 pub const MAX_DEDUP_KEY: usize = 200;
 
-/// How an incident was declared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeclaredVia {
-    IssueForm,
-    Command,
-    Api,
-}
-
-impl DeclaredVia {
-    /// The words the templates show: `issue form`, `comment command`, `API`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeclaredVia::IssueForm => "issue form",
-            DeclaredVia::Command => "comment command",
-            DeclaredVia::Api => "API",
-        }
-    }
-}
+pub use super::model::DeclaredVia;
 
 /// A valid declaration: the input to the incident record and its issues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +210,7 @@ impl Declaration {
             started_at: self.started_at.clone(),
             links: self.links.clone(),
             declared_by: declared_by.to_string(),
-            declared_via: self.via.as_str().to_string(),
+            declared_via: self.via.describe().to_string(),
             declared_at: declared_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             source_issue: source,
             bug_issue: bug,

@@ -12,6 +12,7 @@ pub mod declaration;
 pub mod form;
 pub mod forms;
 pub mod forms_install;
+pub mod model;
 pub mod rca;
 pub mod render;
 pub mod runbook;

@@ -31,15 +31,16 @@ pub use lifecycle::Change;
 pub use postmortem::{RcaOutcome, rca_branch};
 pub use reminders::{RcaReminders, ReminderReport};
 
-use super::declaration::{Declaration, DeclaredVia};
+use super::declaration::Declaration;
+pub use super::model::IncidentKey;
 use super::render::{IssueRef, RenderError, Renderer, TemplateKind, builtin_templates};
 use super::runbook::Runbook;
 use super::sandbox::{Sandbox, SandboxConfig};
-use super::severity::Severity;
 use super::view::{bug_title, rca_title};
 use crate::clock::Clock;
 use crate::github::{GitHub, GitHubError, IssueUpdate, NewIssue};
-use crate::store::{IncidentIssue, IncidentRecord, IssueLink, NewIncident, Store, StoreError};
+use crate::incident::model::IncidentIssue;
+use crate::store::{IncidentRecord, IssueLink, NewIncident, Store, StoreError};
 use crate::types::{IssueNumber, RepoName};
 
 /// Why a declaration or change did not (fully) happen.
@@ -82,9 +83,8 @@ impl IncidentError {
 /// A valid declaration and where it came from, ready to become an incident.
 #[derive(Debug, Clone)]
 pub struct NewDeclaration {
-    /// From [`issue_key`], [`comment_key`] or [`api_key`]: the same key never opens
-    /// a second incident.
-    pub key: String,
+    /// The same key never opens a second incident.
+    pub key: IncidentKey,
     pub declaration: Declaration,
     /// GitHub login, or the agent token's subject.
     pub declared_by: String,
@@ -98,21 +98,6 @@ pub struct Declared {
     pub incident: IncidentRecord,
     /// False when the key existed before this call.
     pub created: bool,
-}
-
-/// The key of a declaration by issue form.
-pub fn issue_key(repo: &RepoName, issue: IssueNumber) -> String {
-    format!("issue:{}#{}", repo.full(), issue.0)
-}
-
-/// The key of a declaration by `/incident declare` comment.
-pub fn comment_key(repo: &RepoName, comment_id: u64) -> String {
-    format!("comment:{}:{comment_id}", repo.full())
-}
-
-/// The key of an API declaration with a `dedup_key`.
-pub fn api_key(repo: &RepoName, dedup_key: &str) -> String {
-    format!("api:{}:{dedup_key}", repo.full())
 }
 
 /// The hidden marker of one of an incident's bodies (`bug`, `rca`, `comment`, …):
@@ -253,7 +238,7 @@ impl IncidentService {
             key: new.key.clone(),
             repo: ctx.repo.clone(),
             target_repo: ctx.target_repo(),
-            severity: d.severity.as_str().to_string(),
+            severity: d.severity,
             component: d.component.clone(),
             title: d.title.clone(),
             summary: d.summary.clone(),
@@ -261,7 +246,7 @@ impl IncidentService {
             started_at: d.started_at.clone(),
             links: d.links.clone(),
             declared_by: new.declared_by.clone(),
-            declared_via: via_str(d.via).to_string(),
+            declared_via: d.via,
             dedup_key: d.dedup_key.clone(),
             source_issue: new.source.clone(),
             created_at: now.timestamp_millis(),
@@ -286,10 +271,7 @@ impl IncidentService {
         may_exist: bool,
     ) -> Result<IssueLink, IncidentError> {
         let target = &inc.target_repo;
-        let kind = match which {
-            IncidentIssue::Bug => "bug",
-            IncidentIssue::Rca => "rca",
-        };
+        let kind = which.as_str();
         let m = marker(inc.id, kind);
         let found = match may_exist {
             true => self.find_marked(ctx, target, &m).await?,
@@ -401,7 +383,7 @@ impl IncidentService {
                 url: l.url.clone(),
             })
         };
-        decl.view(
+        let mut view = decl.view(
             u64::try_from(inc.id).unwrap_or_default(),
             &inc.repo,
             &ctx.runbook,
@@ -411,7 +393,10 @@ impl IncidentService {
             r(&inc.bug_issue),
             r(&inc.rca_issue),
             marker,
-        )
+        );
+        // The stored date is the one the reminders use: show no other.
+        view.rca_due = inc.rca_due_at.clone();
+        view
     }
 
     /// An issue in `repo` that Responder's App opened, labelled as an incident, whose
@@ -494,35 +479,17 @@ impl IncidentService {
 
 /// The declaration a stored incident was made from (as it is now, after changes).
 pub(crate) fn declaration_of(inc: &IncidentRecord) -> Result<Declaration, IncidentError> {
-    let severity: Severity = inc.severity.parse().map_err(|e| {
-        IncidentError::User(format!(
-            "incident {} has an unknown stored severity: {e}",
-            inc.id
-        ))
-    })?;
     Ok(Declaration {
         title: inc.title.clone(),
-        severity,
+        severity: inc.severity,
         component: inc.component.clone(),
         summary: inc.summary.clone(),
         impact: inc.impact.clone(),
         started_at: inc.started_at.clone(),
         links: inc.links.clone(),
-        via: match inc.declared_via.as_str() {
-            "form" => DeclaredVia::IssueForm,
-            "command" => DeclaredVia::Command,
-            _ => DeclaredVia::Api,
-        },
+        via: inc.declared_via,
         dedup_key: inc.dedup_key.clone(),
     })
-}
-
-fn via_str(via: DeclaredVia) -> &'static str {
-    match via {
-        DeclaredVia::IssueForm => "form",
-        DeclaredVia::Command => "command",
-        DeclaredVia::Api => "api",
-    }
 }
 
 fn to_link(number: u64, url: String) -> IssueLink {

@@ -2,24 +2,26 @@
 //! created issue as soon as it exists, and the events (severity, resolve, reopen)
 //! with who and when.
 //!
-//! Plain records in, plain records out: severities and statuses are stored as the
-//! caller's normalised strings and never interpreted here.
+//! Typed records in, typed records out: severities, statuses, channels and event
+//! kinds are stored through their one conversion (`as_str` / `FromStr`), and a
+//! stored word that does not read back is a decode error, never a default.
 
 use serde::Serialize;
 use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
+pub use crate::incident::model::IncidentIssue;
+use crate::incident::model::{DeclaredVia, EventKind, IncidentKey, IncidentStatus};
+use crate::incident::severity::Severity;
 use crate::types::{IssueNumber, RepoName};
 
 /// What a declaration stores; every name already normalised by the caller.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
-    /// `issue:<repo>#<n>`, `comment:<repo>:<comment id>` or `api:<repo>:<dedup_key>`.
-    pub key: String,
+    pub key: IncidentKey,
     pub repo: RepoName,
     pub target_repo: RepoName,
-    /// `SEV1` … `SEV5`.
-    pub severity: String,
+    pub severity: Severity,
     pub component: Option<String>,
     pub title: String,
     pub summary: String,
@@ -27,8 +29,7 @@ pub struct NewIncident {
     pub started_at: Option<String>,
     pub links: Option<String>,
     pub declared_by: String,
-    /// `form`, `command` or `api`.
-    pub declared_via: String,
+    pub declared_via: DeclaredVia,
     pub dedup_key: Option<String>,
     pub source_issue: Option<IssueLink>,
     /// Milliseconds since the epoch.
@@ -49,10 +50,10 @@ pub struct IssueLink {
 pub struct IncidentRecord {
     pub id: i64,
     #[serde(skip)]
-    pub key: String,
+    pub key: IncidentKey,
     pub repo: RepoName,
     pub target_repo: RepoName,
-    pub severity: String,
+    pub severity: Severity,
     pub component: Option<String>,
     pub title: String,
     pub summary: String,
@@ -60,12 +61,12 @@ pub struct IncidentRecord {
     pub started_at: Option<String>,
     pub links: Option<String>,
     pub declared_by: String,
-    pub declared_via: String,
+    pub declared_via: DeclaredVia,
     pub dedup_key: Option<String>,
     pub source_issue: Option<IssueLink>,
-    /// `open` or `resolved`.
-    pub status: String,
+    pub status: IncidentStatus,
     pub created_at: i64,
+    /// `YYYY-MM-DD`: the one due date, set at declaration and on a severity change.
     pub rca_due_at: String,
     pub resolved_at: Option<i64>,
     pub bug_issue: Option<IssueLink>,
@@ -74,22 +75,14 @@ pub struct IncidentRecord {
     pub comment_posted: bool,
 }
 
-/// Which of the incident's issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IncidentIssue {
-    Bug,
-    Rca,
-}
-
 /// One thing that happened to an incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IncidentEvent {
-    /// `declared`, `severity`, `resolved`, `reopened`.
-    pub kind: String,
+    pub kind: EventKind,
     pub actor: String,
     pub at: i64,
-    pub from_severity: Option<String>,
-    pub to_severity: Option<String>,
+    pub from_severity: Option<Severity>,
+    pub to_severity: Option<Severity>,
     pub note: Option<String>,
     /// What caused it exactly once (e.g. `comment:<repo>:<id>`), if anything.
     #[serde(skip)]
@@ -108,7 +101,12 @@ fn link(number: Option<i64>, url: Option<String>) -> Option<IssueLink> {
     })
 }
 
-fn repo_col(row: &sqlx::any::AnyRow, col: &str) -> Result<RepoName, sqlx::Error> {
+/// A column stored through a type's `as_str`, read back through its `FromStr`.
+pub(super) fn parsed<T>(row: &sqlx::any::AnyRow, col: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     let s: String = row.try_get(col)?;
     s.parse().map_err(|e| sqlx::Error::ColumnDecode {
         index: col.into(),
@@ -116,13 +114,28 @@ fn repo_col(row: &sqlx::any::AnyRow, col: &str) -> Result<RepoName, sqlx::Error>
     })
 }
 
+fn parsed_opt<T>(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<T>, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: Option<String> = row.try_get(col)?;
+    s.map(|s| {
+        s.parse().map_err(|e| sqlx::Error::ColumnDecode {
+            index: col.into(),
+            source: Box::new(e),
+        })
+    })
+    .transpose()
+}
+
 pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, sqlx::Error> {
     Ok(IncidentRecord {
         id: row.try_get("id")?,
-        key: row.try_get("key")?,
-        repo: repo_col(row, "repo")?,
-        target_repo: repo_col(row, "target_repo")?,
-        severity: row.try_get("severity")?,
+        key: IncidentKey::stored(row.try_get("key")?),
+        repo: parsed(row, "repo")?,
+        target_repo: parsed(row, "target_repo")?,
+        severity: parsed(row, "severity")?,
         component: row.try_get("component")?,
         title: row.try_get("title")?,
         summary: row.try_get("summary")?,
@@ -130,13 +143,13 @@ pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, sqlx::
         started_at: row.try_get("started_at")?,
         links: row.try_get("links")?,
         declared_by: row.try_get("declared_by")?,
-        declared_via: row.try_get("declared_via")?,
+        declared_via: parsed(row, "declared_via")?,
         dedup_key: row.try_get("dedup_key")?,
         source_issue: link(
             row.try_get("source_issue_number")?,
             row.try_get("source_issue_url")?,
         ),
-        status: row.try_get("status")?,
+        status: parsed(row, "status")?,
         created_at: row.try_get("created_at")?,
         rca_due_at: row.try_get("rca_due_at")?,
         resolved_at: row.try_get("resolved_at")?,
@@ -171,10 +184,10 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (key) DO NOTHING RETURNING id",
         )
-        .bind(&new.key)
+        .bind(new.key.as_str())
         .bind(new.repo.full())
         .bind(new.target_repo.full())
-        .bind(&new.severity)
+        .bind(new.severity.as_str())
         .bind(&new.component)
         .bind(&new.title)
         .bind(&new.summary)
@@ -182,7 +195,7 @@ impl Store {
         .bind(&new.started_at)
         .bind(&new.links)
         .bind(&new.declared_by)
-        .bind(&new.declared_via)
+        .bind(new.declared_via.as_str())
         .bind(&new.dedup_key)
         .bind(new.source_issue.as_ref().map(|l| num(l.number)))
         .bind(new.source_issue.as_ref().map(|l| l.url.clone()))
@@ -199,7 +212,7 @@ impl Store {
             .bind(id)
             .bind(&new.declared_by)
             .bind(new.created_at)
-            .bind(&new.severity)
+            .bind(new.severity.as_str())
             .execute(&self.writer)
             .await?;
         }
@@ -220,11 +233,14 @@ impl Store {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
-    pub async fn incident_by_key(&self, key: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    pub async fn incident_by_key(
+        &self,
+        key: &IncidentKey,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM incidents WHERE key = $1"
         )))
-        .bind(key)
+        .bind(key.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
@@ -296,12 +312,14 @@ impl Store {
     }
 
     /// Records an event and applies it to the incident in one transaction: a
-    /// `severity` event sets the severity, `resolved`/`reopened` the status. An event
-    /// whose `source_key` was recorded before changes nothing; returns whether it was new.
+    /// `severity` event sets the severity and, given one, the new RCA due date;
+    /// `resolved`/`reopened` the status. An event whose `source_key` was recorded
+    /// before changes nothing; returns whether it was new.
     pub async fn record_incident_event(
         &self,
         id: i64,
         event: &IncidentEvent,
+        rca_due_at: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
@@ -310,11 +328,11 @@ impl Store {
              ON CONFLICT (source_key) DO NOTHING RETURNING id",
         )
         .bind(id)
-        .bind(&event.kind)
+        .bind(event.kind.as_str())
         .bind(&event.actor)
         .bind(event.at)
-        .bind(&event.from_severity)
-        .bind(&event.to_severity)
+        .bind(event.from_severity.map(Severity::as_str))
+        .bind(event.to_severity.map(Severity::as_str))
         .bind(&event.note)
         .bind(&event.source_key)
         .fetch_optional(&mut *tx)
@@ -322,21 +340,29 @@ impl Store {
         if inserted.is_none() {
             return Ok(false);
         }
-        let update = match event.kind.as_str() {
-            "severity" => Some(
-                sqlx::query("UPDATE incidents SET severity = $1, updated_at = $2 WHERE id = $3")
-                    .bind(event.to_severity.clone().unwrap_or_default()),
-            ),
-            "resolved" => Some(
+        let update = match event.kind {
+            EventKind::Severity => Some(
                 sqlx::query(
-                    "UPDATE incidents SET status = 'resolved', resolved_at = $1, updated_at = $2 WHERE id = $3",
+                    "UPDATE incidents SET severity = $1, rca_due_at = COALESCE($2, rca_due_at), \
+                     updated_at = $3 WHERE id = $4",
                 )
+                .bind(event.to_severity.map(Severity::as_str).unwrap_or_default())
+                .bind(rca_due_at.map(str::to_string)),
+            ),
+            EventKind::Resolved => Some(
+                sqlx::query(
+                    "UPDATE incidents SET status = $1, resolved_at = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(IncidentStatus::Resolved.as_str())
                 .bind(event.at),
             ),
-            "reopened" => Some(sqlx::query(
-                "UPDATE incidents SET status = 'open', resolved_at = NULL, updated_at = $1 WHERE id = $2",
-            )),
-            _ => None,
+            EventKind::Reopened => Some(
+                sqlx::query(
+                    "UPDATE incidents SET status = $1, resolved_at = NULL, updated_at = $2 WHERE id = $3",
+                )
+                .bind(IncidentStatus::Open.as_str()),
+            ),
+            EventKind::Declared => None,
         };
         if let Some(q) = update {
             q.bind(now_ms()).bind(id).execute(&mut *tx).await?;
@@ -357,11 +383,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(IncidentEvent {
-                    kind: r.try_get("kind")?,
+                    kind: parsed(r, "kind")?,
                     actor: r.try_get("actor")?,
                     at: r.try_get("at")?,
-                    from_severity: r.try_get("from_severity")?,
-                    to_severity: r.try_get("to_severity")?,
+                    from_severity: parsed_opt(r, "from_severity")?,
+                    to_severity: parsed_opt(r, "to_severity")?,
                     note: r.try_get("note")?,
                     source_key: r.try_get("source_key")?,
                 })

@@ -10,6 +10,8 @@ use sqlx::Row;
 
 use super::incidents::{COLUMNS, from_row};
 use super::{IncidentRecord, Store, StoreError};
+use crate::incident::model::IncidentStatus;
+use crate::incident::severity::Severity;
 
 /// What is known of an incident's RCA beyond its issue.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -32,8 +34,8 @@ pub struct IncidentFilter {
     pub repo: Option<String>,
     /// Only incidents declared in these (the caller's grants); `None`: all.
     pub within: Option<Vec<Within>>,
-    pub status: Option<String>,
-    pub severity: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<Severity>,
     pub limit: i64,
 }
 
@@ -213,8 +215,8 @@ impl Store {
              ORDER BY incidents.id DESC LIMIT $4"
         )))
         .bind(&filter.repo)
-        .bind(&filter.status)
-        .bind(&filter.severity)
+        .bind(filter.status.map(IncidentStatus::as_str))
+        .bind(filter.severity.map(Severity::as_str))
         .bind(filter.limit);
         for v in values {
             query = query.bind(v);

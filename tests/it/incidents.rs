@@ -397,7 +397,10 @@ async fn api_declares_once_per_dedup_key() {
     // The same `rca` and `timings` objects as each entry of the list.
     assert_eq!(shown["rca"]["closed"], false, "{shown}");
     assert_eq!(shown["rca"]["reminders"], 0, "{shown}");
-    assert!(shown["timings"]["time_to_resolve_seconds"].is_null(), "{shown}");
+    assert!(
+        shown["timings"]["time_to_resolve_seconds"].is_null(),
+        "{shown}"
+    );
     let (status, _) = w.get(&json!(999), "diff:read").await;
     assert_eq!(status, 404);
 }
@@ -867,13 +870,13 @@ async fn severity_and_resolve_commands_relabel_and_record_who_and_when() {
             ("resolved", "alice")
         ]
     );
-    assert_eq!(events[1].from_severity.as_deref(), Some("SEV3"));
-    assert_eq!(events[1].to_severity.as_deref(), Some("SEV1"));
+    assert_eq!(events[1].from_severity.map(|s| s.as_str()), Some("SEV3"));
+    assert_eq!(events[1].to_severity.map(|s| s.as_str()), Some("SEV1"));
 
     let reopen = w.comment_payload(n, 4, "alice", "User", "/incident reopen");
     w.deliver("issue_comment", "c-4", &reopen).await;
     let inc = w.svc.store.incident(inc.id).await.unwrap().unwrap();
-    assert_eq!(inc.status, "open");
+    assert_eq!(inc.status.as_str(), "open");
     assert!(inc.resolved_at.is_none());
 }
 

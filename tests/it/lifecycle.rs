@@ -302,7 +302,7 @@ async fn closing_the_bug_resolves_and_reminders_come_once_a_day_until_the_rca_cl
     let closed = w.close(bug, "completed", "close-bug").await;
     w.deliver("issues", "close-bug-again", &closed).await;
     let inc = w.incident(bug).await;
-    assert_eq!(inc.status, "resolved");
+    assert_eq!(inc.status.as_str(), "resolved");
     assert_eq!(inc.resolved_at, Some(w.clock.now().timestamp_millis()));
     let on_rca = w.comments_on(rca);
     assert_eq!(on_rca.len(), 1, "{on_rca:#?}");
@@ -437,7 +437,7 @@ async fn closing_a_bug_as_not_planned_or_after_a_resolve_command_changes_nothing
     let w = world().await;
     let inc = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
     w.close(bug_no(&inc), "not_planned", "d-1").await;
-    assert_eq!(w.incident(bug_no(&inc)).await.status, "open");
+    assert_eq!(w.incident(bug_no(&inc)).await.status.as_str(), "open");
     w.reopen(bug_no(&inc), "d-2").await;
     w.command(bug_no(&inc), "/incident resolve rolled back")
         .await;
@@ -457,17 +457,20 @@ async fn reopening_the_bug_reopens_the_incident_once_and_closing_it_again_resolv
     let inc = w.declare("SEV3", "Queue stuck", "job-queue", &[]).await;
     let bug = bug_no(&inc);
     let kinds = |events: Vec<responder::store::IncidentEvent>| {
-        events.into_iter().map(|e| e.kind).collect::<Vec<_>>()
+        events
+            .into_iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>()
     };
     w.close(bug, "completed", "r-1").await;
-    assert_eq!(w.incident(bug).await.status, "resolved");
+    assert_eq!(w.incident(bug).await.status.as_str(), "resolved");
 
     w.set_time(w.clock.now() + chrono::Duration::minutes(10));
     let reopened = w.reopen(bug, "r-2").await;
     // GitHub redelivering the same reopen under a new id changes nothing more.
     w.deliver("issues", "r-2-again", &reopened).await;
     let inc = w.incident(bug).await;
-    assert_eq!(inc.status, "open");
+    assert_eq!(inc.status.as_str(), "open");
     assert_eq!(inc.resolved_at, None);
     let events = w.svc.store.incident_events(inc.id).await.unwrap();
     assert_eq!(kinds(events), ["declared", "resolved", "reopened"]);
@@ -484,7 +487,7 @@ async fn reopening_the_bug_reopens_the_incident_once_and_closing_it_again_resolv
     w.set_time(w.clock.now() + chrono::Duration::minutes(10));
     w.close(bug, "completed", "r-3").await;
     let inc = w.incident(bug).await;
-    assert_eq!(inc.status, "resolved");
+    assert_eq!(inc.status.as_str(), "resolved");
     let events = w.svc.store.incident_events(inc.id).await.unwrap();
     assert_eq!(
         kinds(events),
@@ -509,7 +512,7 @@ async fn a_bug_closed_by_someone_without_write_access_leaves_the_incident_open()
     w.deliver("issues", "tom-closes", &p).await;
 
     let inc = w.incident(bug).await;
-    assert_eq!(inc.status, "open");
+    assert_eq!(inc.status.as_str(), "open");
     let said = w.comments_on(bug);
     assert!(
         said.iter()
@@ -544,8 +547,8 @@ async fn severity_change_relabels_every_issue_and_is_recorded_with_who_and_when(
         (
             e.kind.as_str(),
             e.actor.as_str(),
-            e.from_severity.as_deref(),
-            e.to_severity.as_deref()
+            e.from_severity.map(|s| s.as_str()),
+            e.to_severity.map(|s| s.as_str())
         ),
         ("severity", "alice", Some("SEV3"), Some("SEV1"))
     );
@@ -883,5 +886,35 @@ async fn forms_install_opens_one_pr_with_the_forms_and_rerunning_changes_nothing
     assert_eq!(
         w.fake.commits_ahead("acme", "evals", "responder/forms"),
         commits
+    );
+}
+
+#[tokio::test]
+async fn a_severity_change_moves_the_one_rca_due_date_the_comment_and_reminders_use() {
+    let w = world().await;
+    let rb = Runbook::builtin();
+    let inc = w.declare("SEV4", "Slow logs", "sandbox", &[]).await;
+    let declared = w.clock.now().date_naive();
+    let days = |s: responder::incident::severity::Severity| {
+        chrono::Days::new(u64::from(rb.severity(s).rca_due_days))
+    };
+    use responder::incident::severity::Severity;
+    let sev4_due = (declared + days(Severity::Sev4))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(inc.rca_due_at, sev4_due);
+    let bug = bug_no(&inc);
+    w.command(bug, "/incident severity SEV1").await;
+    let inc = w.incident(bug).await;
+    let sev1_due = (declared + days(Severity::Sev1))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_ne!(sev1_due, sev4_due);
+    assert_eq!(inc.rca_due_at, sev1_due, "stored for the reminders");
+    let said = w.comments_on(bug);
+    let last = said.last().unwrap();
+    assert!(
+        last.contains(&format!("The RCA is due **{sev1_due}**")),
+        "{last}"
     );
 }

@@ -8,6 +8,7 @@
 //! redeliveries and different for each close. Must never reopen or close issues.
 
 use super::{Change, IncidentError, IncidentService};
+use crate::incident::model::{IncidentIssue, IncidentStatus};
 use crate::store::IncidentRecord;
 use crate::types::{IssueNumber, RepoName};
 
@@ -51,14 +52,14 @@ impl IssueClosed {
 }
 
 /// Which of an incident's issues `number` in `repo` is.
-fn role(inc: &IncidentRecord, repo: &RepoName, number: IssueNumber) -> Option<&'static str> {
+fn role(inc: &IncidentRecord, repo: &RepoName, number: IssueNumber) -> Option<IncidentIssue> {
     if &inc.target_repo != repo {
         return None;
     }
     if inc.bug_issue.as_ref().map(|l| l.number) == Some(number) {
-        Some("bug")
+        Some(IncidentIssue::Bug)
     } else if inc.rca_issue.as_ref().map(|l| l.number) == Some(number) {
-        Some("rca")
+        Some(IncidentIssue::Rca)
     } else {
         None
     }
@@ -71,8 +72,8 @@ impl IncidentService {
             return Ok(Closed::Ignored);
         };
         match role(&inc, &c.repo, c.number) {
-            Some("bug") if c.completed() => self.bug_closed(&inc, c).await,
-            Some("rca") => {
+            Some(IncidentIssue::Bug) if c.completed() => self.bug_closed(&inc, c).await,
+            Some(IncidentIssue::Rca) => {
                 let at = self.now().timestamp_millis();
                 let first = self
                     .store
@@ -102,8 +103,8 @@ impl IncidentService {
             return Ok(());
         };
         match role(&inc, repo, number) {
-            Some("rca") => self.store.mark_rca_reopened(inc.id).await?,
-            Some("bug") if inc.status == "resolved" => {
+            Some(IncidentIssue::Rca) => self.store.mark_rca_reopened(inc.id).await?,
+            Some(IncidentIssue::Bug) if inc.status == IncidentStatus::Resolved => {
                 let key = format!("reopened:{}#{}@{reopened_at}", repo.full(), number.0);
                 let ctx = self.context(&inc.repo).await?;
                 if let Some(refusal) = self
@@ -131,7 +132,7 @@ impl IncidentService {
         c: &IssueClosed,
     ) -> Result<Closed, IncidentError> {
         let key = c.key();
-        if inc.status == "resolved" {
+        if inc.status == IncidentStatus::Resolved {
             let ours = self
                 .store
                 .incident_events(inc.id)

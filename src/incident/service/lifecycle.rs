@@ -8,9 +8,10 @@
 
 use super::{IncidentError, IncidentService, RepoContext, declaration_of, marker, millis};
 use crate::github::{IssueUpdate, Label};
+use crate::incident::model::{EventKind, IncidentStatus};
 use crate::incident::render::TemplateKind;
 use crate::incident::severity::Severity;
-use crate::incident::view::{bug_title, rca_title};
+use crate::incident::view::{bug_title, rca_due_date, rca_title};
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
 use crate::types::{IssueNumber, RepoName};
 
@@ -39,13 +40,13 @@ impl IncidentService {
         let mut inc = self.reload(incident.id).await?;
         let (repo, number) = reply_to;
         let at = self.now().timestamp_millis();
-        let current = inc.severity.clone();
-        let event = |kind: &str| IncidentEvent {
-            kind: kind.into(),
+        let current = inc.severity;
+        let event = |kind: EventKind| IncidentEvent {
+            kind,
             actor: actor.into(),
             at,
-            from_severity: Some(current.clone()),
-            to_severity: Some(current.clone()),
+            from_severity: Some(current),
+            to_severity: Some(current),
             note: None,
             source_key: Some(source_key.into()),
         };
@@ -59,19 +60,23 @@ impl IncidentService {
             .any(|e| e.source_key.as_deref() == Some(source_key));
         match change {
             Change::Severity(s) => {
-                if recorded && inc.severity != s.as_str() {
+                if recorded && inc.severity != s {
                     // Superseded by a later change: leave the issues as they are.
                     return Ok(inc);
                 }
-                if !recorded && inc.severity == s.as_str() {
+                if !recorded && inc.severity == s {
                     let text = format!("Incident {} is already {s}.", inc.id);
                     self.reply_once(repo, number, source_key, &text).await?;
                     return Ok(inc);
                 }
                 if !recorded {
-                    let mut e = event("severity");
-                    e.to_severity = Some(s.as_str().into());
-                    self.store.record_incident_event(inc.id, &e).await?;
+                    let mut e = event(EventKind::Severity);
+                    e.to_severity = Some(s);
+                    // The one due date: from the declaration, with the new severity's days.
+                    let due = rca_due_date(millis(inc.created_at).date_naive(), &ctx.runbook, s);
+                    self.store
+                        .record_incident_event(inc.id, &e, Some(&due))
+                        .await?;
                     inc = self.reload(inc.id).await?;
                 }
                 self.relabel(ctx, &inc, s).await?;
@@ -79,17 +84,17 @@ impl IncidentService {
                 self.post_once(repo, number, source_key, &body).await?;
             }
             Change::Resolve { note } => {
-                if !recorded && inc.status == "resolved" {
+                if !recorded && inc.status == IncidentStatus::Resolved {
                     let text = format!("Incident {} is already resolved.", inc.id);
                     self.reply_once(repo, number, source_key, &text).await?;
                     return Ok(inc);
                 }
                 if !recorded {
-                    let mut e = event("resolved");
+                    let mut e = event(EventKind::Resolved);
                     e.note = note.clone();
-                    if self.store.record_incident_event(inc.id, &e).await? {
+                    if self.store.record_incident_event(inc.id, &e, None).await? {
                         let secs = (at - inc.created_at).max(0) as f64 / 1000.0;
-                        metrics::histogram!("responder_incident_time_to_resolve_seconds", "severity" => inc.severity.clone())
+                        metrics::histogram!("responder_incident_time_to_resolve_seconds", "severity" => inc.severity.as_str())
                             .record(secs);
                     }
                     inc = self.reload(inc.id).await?;
@@ -115,14 +120,14 @@ impl IncidentService {
                 }
             }
             Change::Reopen => {
-                if !recorded && inc.status != "resolved" {
+                if !recorded && inc.status != IncidentStatus::Resolved {
                     let text = format!("Incident {} is not resolved.", inc.id);
                     self.reply_once(repo, number, source_key, &text).await?;
                     return Ok(inc);
                 }
                 if !recorded {
                     self.store
-                        .record_incident_event(inc.id, &event("reopened"))
+                        .record_incident_event(inc.id, &event(EventKind::Reopened), None)
                         .await?;
                     inc = self.reload(inc.id).await?;
                 }

@@ -64,7 +64,7 @@ impl IncidentService {
         }
         if first {
             let secs = (self.now().timestamp_millis() - inc.created_at).max(0) as f64 / 1000.0;
-            metrics::histogram!("responder_incident_time_to_rca_seconds", "severity" => inc.severity.clone())
+            metrics::histogram!("responder_incident_time_to_rca_seconds", "severity" => inc.severity.as_str())
                 .record(secs);
         }
         if let Some(e) = &rca.runbook_updates_error {

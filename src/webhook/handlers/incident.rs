@@ -19,8 +19,7 @@ use crate::incident::command::{Command, help_text, parse_command};
 use crate::incident::declaration::Declaration;
 use crate::incident::form::parse_incident_form;
 use crate::incident::service::{
-    Change, IncidentError, IncidentService, NewDeclaration, comment_key, is_responder_body,
-    issue_key,
+    Change, IncidentError, IncidentKey, IncidentService, NewDeclaration, is_responder_body,
 };
 use crate::incident::severity::{SeverityAliases, normalize_label};
 use crate::store::IssueLink;
@@ -140,7 +139,7 @@ impl Handler for IncidentIssueHandler {
         }
         remember_installation(&self.incidents, event, &repo);
         let number = IssueNumber(p.issue.number);
-        let key = issue_key(&repo, number);
+        let key = IncidentKey::issue(&repo, number);
         let store = self.incidents.store();
         if let Some(inc) = store
             .incident_by_key(&key)
@@ -249,7 +248,7 @@ impl Handler for IncidentCommandHandler {
         let repo = repo_of(event)?;
         remember_installation(&self.incidents, event, &repo);
         let number = IssueNumber(p.issue.number);
-        let key = comment_key(&repo, p.comment.id);
+        let key = IncidentKey::comment(&repo, p.comment.id);
         let inc = &self.incidents;
         let ctx = match inc.context(&repo).await {
             Ok(c) => c,
