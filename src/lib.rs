@@ -4,6 +4,8 @@
 //! This file only declares modules; `service` wires them together.
 
 pub mod agent_token;
+pub mod assets;
+pub mod check;
 pub mod clock;
 pub mod diff;
 pub mod github;
@@ -17,5 +19,6 @@ pub mod store;
 pub mod telemetry;
 pub mod types;
 pub mod webhook;
+pub mod yaml;
 
 pub use service::Service;

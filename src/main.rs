@@ -157,7 +157,7 @@ fn settings_or_exit(args: &SettingsArgs) -> Result<Settings, ExitCode> {
 async fn main() -> ExitCode {
     // The template sandbox's child (started by the service, never by people): before
     // clap, so it stays out of `--help` and parses nothing else.
-    if let Some(code) = responder::incident::sandbox::child_from_args() {
+    if let Some(code) = responder::incident::render::sandbox::child_from_args() {
         return ExitCode::from(code);
     }
     let cli = Cli::parse();
@@ -459,7 +459,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 }
                 other => other.map(std::path::Path::to_path_buf),
             };
-            problems.extend(responder::incident::check::check_all(
+            problems.extend(responder::check::check_all(
                 &templates,
                 &forms,
                 checkout.as_deref(),

@@ -17,7 +17,7 @@ use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
 use crate::http::{self, AppState};
-use crate::incident::sandbox::SandboxConfig;
+use crate::incident::render::sandbox::SandboxConfig;
 use crate::incident::service::{IncidentService, RcaReminders};
 use crate::settings::Settings;
 use crate::setup::Setup;

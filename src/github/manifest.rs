@@ -14,11 +14,11 @@ use serde_json::Value;
 use super::error::GitHubError;
 use super::transport::{Auth, Req, RetryPolicy, Transport};
 use crate::clock::SystemClock;
-use crate::incident::yaml::{self, Yaml};
 use crate::types::Secret;
+use crate::yaml::{self, Yaml};
 
 /// The manifest as shipped (README justifies each permission and event).
-pub const APP_YML: &str = include_str!("../../app.yml");
+pub const APP_YML: &str = crate::assets::APP_MANIFEST;
 
 /// The manifest for an App served at `public_url` (no trailing slash): webhooks to
 /// `/webhook`, GitHub's redirect to `/setup/callback`, installs back to `/`.

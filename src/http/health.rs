@@ -48,7 +48,7 @@ async fn refresh_incident_gauges(state: &AppState) {
             return;
         }
     };
-    for s in crate::incident::severity::Severity::ALL {
+    for s in crate::incident::model::severity::Severity::ALL {
         for status in crate::incident::model::IncidentStatus::ALL {
             let n = counts
                 .iter()

@@ -19,7 +19,7 @@ use super::incidents::{
 };
 use crate::agent_token::Grant;
 use crate::incident::model::IncidentStatus;
-use crate::incident::severity::{Severity, SeverityAliases};
+use crate::incident::model::severity::{Severity, SeverityAliases};
 use crate::store::{IncidentFilter, RcaState, Within};
 use crate::types::RepoName;
 

@@ -15,10 +15,10 @@ use super::AppState;
 use super::agent::AgentAuth;
 use super::error::ApiError;
 use super::incident_list::{ListedIncident, listed};
-use crate::incident::declaration::{ApiDeclaration, Declaration};
+use crate::incident::model::declaration::{ApiDeclaration, Declaration};
+use crate::incident::model::severity::Severity;
 use crate::incident::model::{DeclaredVia, IncidentStatus};
 use crate::incident::service::{IncidentError, IncidentKey, NewDeclaration, millis};
-use crate::incident::severity::Severity;
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
 use crate::types::RepoName;
 

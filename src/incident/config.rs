@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::runbook::Runbook;
-use super::severity::{Severity, SeverityAliases, normalize_label};
+use crate::incident::model::severity::{Severity, SeverityAliases, normalize_label};
+use crate::incident::runbook::Runbook;
 use crate::types::RepoName;
 
 /// Where the config lives in a repository.

@@ -12,25 +12,7 @@ use crate::types::RepoName;
 /// The branch the forms are proposed on.
 pub const FORMS_BRANCH: &str = "responder/forms";
 
-/// Each form's path in a repository and its content, as shipped with Responder.
-pub const FORMS: [(&str, &str); 4] = [
-    (
-        ".github/ISSUE_TEMPLATE/incident.yml",
-        include_str!("../../.github/ISSUE_TEMPLATE/incident.yml"),
-    ),
-    (
-        ".github/ISSUE_TEMPLATE/rca.yml",
-        include_str!("../../.github/ISSUE_TEMPLATE/rca.yml"),
-    ),
-    (
-        ".github/ISSUE_TEMPLATE/bug_report.yml",
-        include_str!("../../.github/ISSUE_TEMPLATE/bug_report.yml"),
-    ),
-    (
-        ".github/ISSUE_TEMPLATE/config.yml",
-        include_str!("../../.github/ISSUE_TEMPLATE/config.yml"),
-    ),
-];
+use crate::assets::{FORMS, FORMS_DIR};
 
 /// Opens (or brings up to date) the pull request adding the forms to `repo`.
 pub async fn install_forms(gh: &dyn GitHub, repo: &RepoName) -> Result<Proposed, GitHubError> {
@@ -38,7 +20,7 @@ pub async fn install_forms(gh: &dyn GitHub, repo: &RepoName) -> Result<Proposed,
         branch: FORMS_BRANCH.to_string(),
         files: FORMS
             .iter()
-            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .map(|(name, c)| (format!("{FORMS_DIR}/{name}"), c.to_string()))
             .collect(),
         commit_message: "Add Responder's issue forms (incident, RCA, bug report)".into(),
         title: "Add Responder's issue forms".into(),

@@ -31,15 +31,15 @@ pub use lifecycle::Change;
 pub use postmortem::{RcaOutcome, rca_branch};
 pub use reminders::{RcaReminders, ReminderReport};
 
-use super::declaration::Declaration;
-pub use super::model::IncidentKey;
-use super::render::{IssueRef, RenderError, Renderer, TemplateKind, builtin_templates};
-use super::runbook::Runbook;
-use super::sandbox::{Sandbox, SandboxConfig};
-use super::view::{bug_title, rca_title};
 use crate::clock::Clock;
 use crate::github::{GitHub, GitHubError, IssueUpdate, NewIssue};
 use crate::incident::model::IncidentIssue;
+pub use crate::incident::model::IncidentKey;
+use crate::incident::model::declaration::Declaration;
+use crate::incident::render::sandbox::{Sandbox, SandboxConfig};
+use crate::incident::render::view::{bug_title, rca_title};
+use crate::incident::render::{IssueRef, RenderError, Renderer, TemplateKind, builtin_templates};
+use crate::incident::runbook::Runbook;
 use crate::store::{IncidentRecord, IssueLink, NewIncident, Store, StoreError};
 use crate::types::{IssueNumber, RepoName};
 
@@ -250,7 +250,11 @@ impl IncidentService {
             dedup_key: d.dedup_key.clone(),
             source_issue: new.source.clone(),
             created_at: now.timestamp_millis(),
-            rca_due_at: super::view::rca_due_date(now.date_naive(), &ctx.runbook, d.severity),
+            rca_due_at: crate::incident::render::view::rca_due_date(
+                now.date_naive(),
+                &ctx.runbook,
+                d.severity,
+            ),
         };
         let (mut incident, created) = self.store.insert_or_get_incident(&row).await?;
         tracing::info!(incident = incident.id, key = %new.key, created, "declaration stored");
@@ -376,7 +380,7 @@ impl IncidentService {
         inc: &IncidentRecord,
         decl: &Declaration,
         marker: &str,
-    ) -> super::view::IncidentView {
+    ) -> crate::incident::render::view::IncidentView {
         let r = |l: &Option<IssueLink>| {
             l.as_ref().map(|l| IssueRef {
                 number: l.number.0,

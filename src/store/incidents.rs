@@ -11,8 +11,8 @@ use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
 pub use crate::incident::model::IncidentIssue;
+use crate::incident::model::severity::Severity;
 use crate::incident::model::{DeclaredVia, EventKind, IncidentKey, IncidentStatus};
-use crate::incident::severity::Severity;
 use crate::types::{IssueNumber, RepoName};
 
 /// What a declaration stores; every name already normalised by the caller.

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::incidents::{COLUMNS, from_row};
 use super::{IncidentRecord, Store, StoreError};
 use crate::incident::model::IncidentStatus;
-use crate::incident::severity::Severity;
+use crate::incident::model::severity::Severity;
 
 /// What is known of an incident's RCA beyond its issue.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

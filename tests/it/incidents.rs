@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use responder::incident::model::severity::Severity;
 use responder::incident::runbook::Runbook;
-use responder::incident::severity::Severity;
 use responder::service::ServiceOptions;
 use responder::types::{IssueNumber, Secret};
 use serde_json::{Value, json};

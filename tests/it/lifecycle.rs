@@ -870,8 +870,9 @@ async fn forms_install_opens_one_pr_with_the_forms_and_rerunning_changes_nothing
     let pulls = w.fake.pulls("acme", "evals");
     assert_eq!(pulls.len(), 1);
     assert_eq!(pulls[0].head_ref, "responder/forms");
-    for (path, content) in responder::incident::forms_install::FORMS {
-        let got = w.fake.file_on("acme", "evals", "responder/forms", path);
+    for (name, content) in responder::assets::FORMS {
+        let path = format!("{}/{name}", responder::assets::FORMS_DIR);
+        let got = w.fake.file_on("acme", "evals", "responder/forms", &path);
         assert_eq!(got.as_deref(), Some(content), "{path}");
     }
     let commits = w.fake.commits_ahead("acme", "evals", "responder/forms");
@@ -895,10 +896,10 @@ async fn a_severity_change_moves_the_one_rca_due_date_the_comment_and_reminders_
     let rb = Runbook::builtin();
     let inc = w.declare("SEV4", "Slow logs", "sandbox", &[]).await;
     let declared = w.clock.now().date_naive();
-    let days = |s: responder::incident::severity::Severity| {
+    let days = |s: responder::incident::model::severity::Severity| {
         chrono::Days::new(u64::from(rb.severity(s).rca_due_days))
     };
-    use responder::incident::severity::Severity;
+    use responder::incident::model::severity::Severity;
     let sev4_due = (declared + days(Severity::Sev4))
         .format("%Y-%m-%d")
         .to_string();

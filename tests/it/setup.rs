@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
-use responder::incident::yaml::{self, Yaml};
 use responder::settings::SettingsArgs;
+use responder::yaml::{self, Yaml};
 use serde_json::Value;
 
 use crate::support::fake_github::{FakeGitHub, MANIFEST_APP_SLUG, RepoOpts};

@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 
 use super::{IncidentError, IncidentService};
-use crate::incident::check::{RUNBOOK_OVERRIDE_PATH, TEMPLATES_OVERRIDE_DIR};
+use crate::check::{RUNBOOK_OVERRIDE_PATH, TEMPLATES_OVERRIDE_DIR};
 use crate::incident::config::{CONFIG_PATH, RepoConfig};
+use crate::incident::model::severity::SeverityAliases;
+use crate::incident::render::sandbox::TEMPLATE_LIMIT;
 use crate::incident::render::{TEMPLATE_NAMES, Templates};
 use crate::incident::runbook::Runbook;
-use crate::incident::sandbox::TEMPLATE_LIMIT;
-use crate::incident::severity::SeverityAliases;
 use crate::types::RepoName;
 
 /// Everything a declaration in one repository is judged and rendered with.

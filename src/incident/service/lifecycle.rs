@@ -8,10 +8,10 @@
 
 use super::{IncidentError, IncidentService, RepoContext, declaration_of, marker, millis};
 use crate::github::{IssueUpdate, Label};
+use crate::incident::model::severity::Severity;
 use crate::incident::model::{EventKind, IncidentStatus};
 use crate::incident::render::TemplateKind;
-use crate::incident::severity::Severity;
-use crate::incident::view::{bug_title, rca_due_date, rca_title};
+use crate::incident::render::view::{bug_title, rca_due_date, rca_title};
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
 use crate::types::{IssueNumber, RepoName};
 

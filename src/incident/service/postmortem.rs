@@ -10,13 +10,13 @@
 
 use super::closing::IssueClosed;
 use super::{IncidentError, IncidentService, marker, millis};
+use crate::check::RUNBOOK_OVERRIDE_PATH;
 use crate::github::GitHubError;
 use crate::github::proposal::{Proposal, propose};
-use crate::incident::check::RUNBOOK_OVERRIDE_PATH;
-use crate::incident::rca::RcaSections;
+use crate::incident::runbook::edit::add_to_file;
 use crate::incident::runbook::{DEFAULT_RUNBOOK, MergeReport, Runbook, RunbookUpdates};
-use crate::incident::runbook_edit::add_to_file;
-use crate::incident::sanitize::sanitize_inline;
+use crate::incident::text::rca::RcaSections;
+use crate::incident::text::sanitize::sanitize_inline;
 use crate::store::IncidentRecord;
 
 /// What closing an RCA as completed did.

@@ -8,7 +8,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{IncidentError, IncidentService};
-use crate::incident::sanitize::sanitize_user_text;
+use crate::incident::text::sanitize::sanitize_user_text;
 use crate::types::{IssueNumber, RepoName};
 
 impl IncidentService {

@@ -15,13 +15,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::{decode, fail, remember_installation, repo_of};
-use crate::incident::command::{Command, help_text, parse_command};
-use crate::incident::declaration::Declaration;
-use crate::incident::form::parse_incident_form;
+use crate::incident::model::declaration::Declaration;
+use crate::incident::model::severity::{SeverityAliases, normalize_label};
 use crate::incident::service::{
     Change, IncidentError, IncidentKey, IncidentService, NewDeclaration, is_responder_body,
 };
-use crate::incident::severity::{SeverityAliases, normalize_label};
+use crate::incident::text::command::{Command, help_text, parse_command};
+use crate::incident::text::form::parse_incident_form;
 use crate::store::IssueLink;
 use crate::types::{IssueNumber, RepoName};
 use crate::webhook::{Event, Handler, HandlerError};

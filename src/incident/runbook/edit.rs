@@ -9,7 +9,7 @@
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
-use super::runbook::{MergeReport, Runbook};
+use crate::incident::runbook::{MergeReport, Runbook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {

@@ -6,7 +6,7 @@
 //! up the runbook: the caller decides whether the author may run it and whether
 //! the component exists.
 
-use super::severity::{Severity, SeverityAliases, normalize_key};
+use crate::incident::model::severity::{Severity, SeverityAliases, normalize_key};
 
 /// The longest title a declaration may carry (issue titles stop at 256).
 pub const MAX_TITLE: usize = 200;
@@ -165,12 +165,12 @@ fn command_line(comment: &str) -> Option<&str> {
     for raw in comment.lines() {
         let trimmed = raw.trim_start();
         if let Some(open) = &fence {
-            if super::sections::closes_fence(trimmed, open) {
+            if crate::incident::text::sections::closes_fence(trimmed, open) {
                 fence = None;
             }
             continue;
         }
-        if let Some(m) = super::sections::fence_marker(trimmed) {
+        if let Some(m) = crate::incident::text::sections::fence_marker(trimmed) {
             fence = Some(m);
             continue;
         }

@@ -9,18 +9,20 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::form::{FormDeclaration, title_from_issue_title};
-use super::runbook::Runbook;
-use super::severity::{Severity, SeverityAliases};
-use super::view::{ComponentView, IncidentView, IssueRef, SeverityView, rca_due_date};
+use crate::incident::model::severity::{Severity, SeverityAliases};
+use crate::incident::render::view::{
+    ComponentView, IncidentView, IssueRef, SeverityView, rca_due_date,
+};
+use crate::incident::runbook::Runbook;
+use crate::incident::text::form::{FormDeclaration, title_from_issue_title};
 use crate::types::RepoName;
 
 /// The longest title accepted from any entry point.
-pub const MAX_TITLE: usize = super::command::MAX_TITLE;
+pub const MAX_TITLE: usize = crate::incident::text::command::MAX_TITLE;
 /// The longest `dedup_key` accepted from the API.
 pub const MAX_DEDUP_KEY: usize = 200;
 
-pub use super::model::DeclaredVia;
+pub use crate::incident::model::DeclaredVia;
 
 /// A valid declaration: the input to the incident record and its issues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,8 +241,8 @@ fn check_title(title: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::command::{Command, parse_command};
-    use crate::incident::form::parse_incident_form;
+    use crate::incident::text::command::{Command, parse_command};
+    use crate::incident::text::form::parse_incident_form;
 
     fn rb() -> Runbook {
         Runbook::builtin()

@@ -5,14 +5,18 @@
 //! proposes, and write it back as TOML that parses to the same value. Must never
 //! read files or talk to GitHub: callers hand it strings.
 
+pub mod edit;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::severity::{Severity, SeverityAliases, is_normalized_key, normalize_key};
+use crate::incident::model::severity::{
+    Severity, SeverityAliases, is_normalized_key, normalize_key,
+};
 
 /// The default runbook shipped with Responder.
-pub const DEFAULT_RUNBOOK: &str = include_str!("../../templates/runbook.toml");
+pub const DEFAULT_RUNBOOK: &str = crate::assets::RUNBOOK;
 
 /// A parsed and validated runbook.
 /// The longest an RCA may be given: a year. Beyond it a date is a typo (or an attempt
@@ -224,7 +228,9 @@ impl Runbook {
         self.try_aliases().unwrap_or_default()
     }
 
-    fn try_aliases(&self) -> Result<SeverityAliases, super::severity::SeverityError> {
+    fn try_aliases(
+        &self,
+    ) -> Result<SeverityAliases, crate::incident::model::severity::SeverityError> {
         let mut a = SeverityAliases::default();
         for (s, level) in &self.severities {
             for alias in &level.aliases {

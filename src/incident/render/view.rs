@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::runbook::{DiagCommand, Runbook};
-use super::sanitize::{sanitize_inline, sanitize_user_text};
-use super::severity::Severity;
+use crate::incident::model::severity::Severity;
+use crate::incident::runbook::{DiagCommand, Runbook};
+use crate::incident::text::sanitize::{sanitize_inline, sanitize_user_text};
 
 /// Everything the templates may use. Text fields hold the raw input: the renderer
 /// sanitises declarer text itself, so a caller cannot forget to.
@@ -96,7 +96,7 @@ impl ComponentView {
     pub fn new(runbook: &Runbook, key: &str) -> Option<ComponentView> {
         let c = runbook.component(key)?;
         Some(ComponentView {
-            key: super::severity::normalize_key(key),
+            key: crate::incident::model::severity::normalize_key(key),
             name: c.name.clone(),
             description: c.description.clone(),
             questions: c.questions.clone(),

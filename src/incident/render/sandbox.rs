@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use super::render::{RenderError, Renderer, TemplateKind};
-use super::view::IncidentView;
+use crate::incident::render::view::IncidentView;
+use crate::incident::render::{RenderError, Renderer, TemplateKind};
 
 /// The hidden subcommand the child runs.
 pub const SUBCOMMAND: &str = "render-sandbox";

@@ -6,9 +6,9 @@
 //! list skeletons, `_No response_` and `None` as empty. Must never post, merge or
 //! open anything: it only says what the body holds.
 
-use super::runbook::RunbookUpdates;
-use super::sections::{self, answer};
-use super::severity::normalize_key;
+use crate::incident::model::severity::normalize_key;
+use crate::incident::runbook::RunbookUpdates;
+use crate::incident::text::sections::{self, answer};
 
 /// The RCA's answers; `None` means the section is missing or not filled in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

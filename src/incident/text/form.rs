@@ -5,9 +5,9 @@
 //! declaration, or into every problem at once, each phrased for the person who filled
 //! in the form. Must never fetch anything or decide permissions.
 
-use super::runbook::Runbook;
-use super::sections::{self, answer};
-use super::severity::{Severity, SeverityAliases, normalize_key};
+use crate::incident::model::severity::{Severity, SeverityAliases, normalize_key};
+use crate::incident::runbook::Runbook;
+use crate::incident::text::sections::{self, answer};
 
 /// The title prefix the incident form sets; stripped from issue titles.
 pub const FORM_TITLE_PREFIX: &str = "[Incident]:";

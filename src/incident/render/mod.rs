@@ -8,6 +8,9 @@
 //! Must never read the environment or files while rendering: templates cannot call
 //! `get_env`, and only `from_dir` touches the filesystem, once, when building.
 
+pub mod sandbox;
+pub mod view;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,8 +18,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tera::Tera;
 
-use super::sandbox::{Job, Sandbox};
-pub use super::view::{ComponentView, IncidentView, IssueRef, SeverityView};
+use crate::assets;
+
+use crate::incident::render::sandbox::{Job, Sandbox};
+pub use crate::incident::render::view::{ComponentView, IncidentView, IssueRef, SeverityView};
 
 /// GitHub's limit on an issue or comment body, in characters.
 pub const GITHUB_BODY_LIMIT: usize = 65_536;
@@ -54,12 +59,9 @@ impl TemplateKind {
 /// The default templates, compiled in so the service needs no templates directory.
 pub fn builtin_templates() -> HashMap<String, String> {
     [
-        (BUG_TEMPLATE, include_str!("../../templates/bug.md.tera")),
-        (RCA_TEMPLATE, include_str!("../../templates/rca.md.tera")),
-        (
-            COMMENT_TEMPLATE,
-            include_str!("../../templates/incident_comment.md.tera"),
-        ),
+        (BUG_TEMPLATE, assets::BUG_TEMPLATE),
+        (RCA_TEMPLATE, assets::RCA_TEMPLATE),
+        (COMMENT_TEMPLATE, assets::COMMENT_TEMPLATE),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -365,9 +367,9 @@ fn close_fence_if_open(mut body: String) -> String {
     for line in body.lines() {
         let t = line.trim_start();
         match &open {
-            Some(m) if super::sections::closes_fence(t, m) => open = None,
+            Some(m) if crate::incident::text::sections::closes_fence(t, m) => open = None,
             Some(_) => {}
-            None => open = super::sections::fence_marker(t),
+            None => open = crate::incident::text::sections::fence_marker(t),
         }
     }
     if let Some(m) = open {

@@ -5,6 +5,9 @@
 //! Purpose: the vocabulary the store, the service and the HTTP answers share. Must
 //! never do I/O.
 
+pub mod declaration;
+pub mod severity;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -58,13 +58,13 @@ fn demote_headings(text: &str) -> String {
         let t = line.trim_start();
         match &open {
             Some(marker) => {
-                if super::sections::closes_fence(t, marker) {
+                if crate::incident::text::sections::closes_fence(t, marker) {
                     open = None;
                 }
                 out.push_str(line);
             }
             None => {
-                open = super::sections::fence_marker(t);
+                open = crate::incident::text::sections::fence_marker(t);
                 let hashes = t.chars().take_while(|c| *c == '#').count();
                 let indent = line.len() - t.len();
                 let is_heading = open.is_none()
@@ -121,9 +121,9 @@ fn close_open_fence(mut text: String) -> String {
     for line in text.lines() {
         let t = line.trim_start();
         match &open {
-            Some(marker) if super::sections::closes_fence(t, marker) => open = None,
+            Some(marker) if crate::incident::text::sections::closes_fence(t, marker) => open = None,
             Some(_) => {}
-            None => open = super::sections::fence_marker(t),
+            None => open = crate::incident::text::sections::fence_marker(t),
         }
     }
     if let Some(marker) = open {
@@ -162,7 +162,11 @@ mod tests {
             assert!(!t.contains("```") && !t.contains("~~~"), "{t:?}");
             assert_eq!(t.replace(ZWSP, ""), title.replace('\n', " "));
             // At a line's start, it is no fence.
-            assert_eq!(super::super::sections::fence_marker(&t), None, "{t:?}");
+            assert_eq!(
+                crate::incident::text::sections::fence_marker(&t),
+                None,
+                "{t:?}"
+            );
         }
     }
 

@@ -9,20 +9,22 @@
 //! `.github/responder/templates/*.tera` and `.github/ISSUE_TEMPLATE/*.yml` are each
 //! checked when present, on top of the defaults, as the service would combine them.
 
+pub mod forms;
+
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::config::{CONFIG_PATH, RepoConfig};
-use super::forms::{FormKind, validate_chooser_config, validate_form};
-use super::render::{IncidentView, Renderer, load_templates_dir};
-use super::runbook::Runbook;
+use crate::check::forms::{FormKind, validate_chooser_config, validate_form};
+use crate::incident::config::{CONFIG_PATH, RepoConfig};
+use crate::incident::render::{IncidentView, Renderer, load_templates_dir};
+use crate::incident::runbook::Runbook;
 
 /// Where a repository overrides the runbook.
 pub const RUNBOOK_OVERRIDE_PATH: &str = ".github/responder/runbook.toml";
 /// Where a repository overrides templates.
 pub const TEMPLATES_OVERRIDE_DIR: &str = ".github/responder/templates";
 /// Where a repository keeps its issue forms.
-pub const FORMS_DIR: &str = ".github/ISSUE_TEMPLATE";
+pub use crate::assets::FORMS_DIR;
 
 /// Checks the default templates and runbook in `templates_dir`, the issue forms in
 /// `forms_dir`, and, if given, a repository checkout's overrides. Empty means fine.
@@ -153,7 +155,7 @@ fn check_templates(
             ("comment", renderer.render_comment(v)),
         ] {
             match result {
-                Ok(body) if body.chars().count() >= super::render::GITHUB_BODY_LIMIT => {
+                Ok(body) if body.chars().count() >= crate::incident::render::GITHUB_BODY_LIMIT => {
                     problems.push(format!("{}: the {name} body is too long", dir.display()))
                 }
                 Ok(_) => {}
@@ -238,8 +240,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             gh.join("ISSUE_TEMPLATE/incident.yml"),
-            include_str!("../../.github/ISSUE_TEMPLATE/incident.yml")
-                .replace("label: Summary", "label: Details"),
+            crate::assets::form("incident.yml").replace("label: Summary", "label: Details"),
         )
         .unwrap();
         let p = check_all(

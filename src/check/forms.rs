@@ -7,15 +7,15 @@
 //! never change a form, and never claim more than it checks: GitHub has the last word.
 //!
 //! YAML: serde_yaml is not a dependency, and the forms use a small subset, so
-//! [`super::yaml`] reads that subset by hand and reports anything outside it.
+//! [`crate::yaml`] reads that subset by hand and reports anything outside it.
 
 use std::collections::HashSet;
 
-use super::form::component_key;
-use super::rca::SECTION_HEADINGS;
-use super::runbook::Runbook;
-use super::severity::{Severity, normalize_key};
-use super::yaml::{self, Yaml};
+use crate::incident::model::severity::{Severity, normalize_key};
+use crate::incident::runbook::Runbook;
+use crate::incident::text::form::component_key;
+use crate::incident::text::rca::SECTION_HEADINGS;
+use crate::yaml::{self, Yaml};
 
 const TOP_KEYS: [&str; 8] = [
     "name",
@@ -373,31 +373,36 @@ fn check_rca(labels: &[(String, bool, &Yaml)], p: &mut Vec<String>) {
 mod tests {
     use super::*;
 
-    const INCIDENT: &str = include_str!("../../.github/ISSUE_TEMPLATE/incident.yml");
-    const RCA: &str = include_str!("../../.github/ISSUE_TEMPLATE/rca.yml");
-    const BUG: &str = include_str!("../../.github/ISSUE_TEMPLATE/bug_report.yml");
-    const CHOOSER: &str = include_str!("../../.github/ISSUE_TEMPLATE/config.yml");
+    fn form(name: &str) -> &'static str {
+        crate::assets::form(name)
+    }
 
     #[test]
     fn shipped_forms_are_valid_against_the_default_runbook() {
         let rb = Runbook::builtin();
         assert_eq!(
-            validate_form(INCIDENT, FormKind::Incident, &rb),
+            validate_form(form("incident.yml"), FormKind::Incident, &rb),
             Vec::<String>::new()
         );
-        assert_eq!(validate_form(RCA, FormKind::Rca, &rb), Vec::<String>::new());
         assert_eq!(
-            validate_form(BUG, FormKind::Other, &rb),
+            validate_form(form("rca.yml"), FormKind::Rca, &rb),
             Vec::<String>::new()
         );
-        assert_eq!(validate_chooser_config(CHOOSER), Vec::<String>::new());
+        assert_eq!(
+            validate_form(form("bug_report.yml"), FormKind::Other, &rb),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            validate_chooser_config(form("config.yml")),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn a_component_missing_from_the_runbook_is_reported() {
         let mut rb = Runbook::builtin();
         rb.components.remove("llm-api");
-        let p = validate_form(INCIDENT, FormKind::Incident, &rb);
+        let p = validate_form(form("incident.yml"), FormKind::Incident, &rb);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("llm-api"));
     }
@@ -422,10 +427,10 @@ mod tests {
     #[test]
     fn the_incident_form_must_ask_what_responder_reads() {
         let rb = Runbook::builtin();
-        let text = INCIDENT.replace("label: Severity", "label: Priority");
+        let text = form("incident.yml").replace("label: Severity", "label: Priority");
         let p = validate_form(&text, FormKind::Incident, &rb).join("\n");
         assert!(p.contains("must ask `Severity`"), "{p}");
-        let text = RCA.replace("label: Action items", "label: Follow-ups");
+        let text = form("rca.yml").replace("label: Action items", "label: Follow-ups");
         let p = validate_form(&text, FormKind::Rca, &rb).join("\n");
         assert!(p.contains("\"Action items\""), "{p}");
     }

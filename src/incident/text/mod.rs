@@ -1,0 +1,9 @@
+//! Reading GitHub's text: issue forms, Markdown sections, `/incident` commands and
+//! RCA bodies, and sanitising declarer text before it is written back. Pure: strings
+//! in, values out; no I/O.
+
+pub mod command;
+pub mod form;
+pub mod rca;
+pub mod sanitize;
+pub mod sections;
