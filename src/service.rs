@@ -20,7 +20,7 @@ use crate::http::{self, AppState};
 use crate::incident::service::{IncidentService, RcaReminders};
 use crate::settings::Settings;
 use crate::setup::Setup;
-use crate::store::{Backend, Store};
+use crate::store::Store;
 use crate::telemetry;
 use crate::webhook::completions::Completions;
 use crate::webhook::{
@@ -57,7 +57,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the store (recovering work a crash left in flight) and registers handlers.
+    /// Opens the store and registers handlers. Work a crash left in flight is taken
+    /// back by the worker ([`Service::spawn_worker`]), not here: every command opens a
+    /// `Service`, and only `serve` owns the inbox's claims.
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         Self::with_options(settings, ServiceOptions::default()).await
     }
@@ -73,18 +75,6 @@ impl Service {
         let store = Store::connect(&settings.database_url)
             .await
             .context("DATABASE_URL: the store could not be opened")?;
-        // With SQLite this is the only instance: whatever is `running` was the dead
-        // process's. With PostgreSQL other instances may be working: their leases decide.
-        let recovered = match store.backend() {
-            Backend::Sqlite => store.recover_running().await?,
-            Backend::Postgres => 0,
-        };
-        if recovered > 0 {
-            tracing::warn!(
-                recovered,
-                "deliveries were in flight when the last process stopped; handling them again"
-            );
-        }
         let (settings, live) = crate::setup::with_stored_credentials(settings)?;
         let swap = Arc::new(SwappableGitHub::new(github_client_with(
             &settings,
@@ -138,7 +128,7 @@ impl Service {
             registry: Arc::new(self.registry.clone()),
             work_ready: self.work_ready.clone(),
             config: self.worker_config.clone(),
-            id: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
+            id: crate::webhook::worker::worker_id(&hostname()),
             completions: Completions::start(self.state.store.clone()),
         };
         tokio::spawn(worker.run(shutdown))
