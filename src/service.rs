@@ -107,6 +107,7 @@ impl Service {
             incidents,
             metrics: telemetry::metrics(),
             setup,
+            unverified: http::BodyBudget::new(http::UNVERIFIED_BODY_BUDGET),
         };
         Ok(Self {
             state,
@@ -119,6 +120,20 @@ impl Service {
 
     pub fn router(&self) -> Router {
         http::router(self.state.clone())
+    }
+
+    /// Serves the router on `listener` with the connection limits of the settings
+    /// (header timeout, connection cap) until `signal` resolves and connections drain.
+    pub fn serve_http(
+        &self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let config = http::ServeConfig {
+            header_timeout: self.state.settings.header_timeout,
+            max_connections: self.state.settings.max_connections,
+        };
+        http::serve(listener, self.router(), config, signal)
     }
 
     /// Starts the worker pool; it stops when `shutdown` turns true.
@@ -204,13 +219,12 @@ impl Service {
             let setup_page = format!("{}/", self.state.setup.public_url());
             tracing::warn!(%addr, missing = ?missing, setup_page, "serving without GitHub App settings: webhook and GitHub routes answer 503 until they are set; open the setup page to register the App in one click");
         }
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!("shutting down: no new requests; finishing work in flight");
-            })
-            .await
-            .context("the HTTP server failed")?;
+        self.serve_http(listener, async move {
+            signal.await;
+            tracing::info!("shutting down: no new requests; finishing work in flight");
+        })
+        .await
+        .context("the HTTP server failed")?;
         let _ = stop_tx.send(true);
         worker.await.context("the worker panicked")?;
         if let Some(job) = redelivery {
