@@ -362,6 +362,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 "RESPONDER_AGENT_SECRET is not set; set it to the same value the service uses",
             )?;
             let ttl = responder::agent_token::parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
+            responder::agent_token::check_ttl(ttl, settings.agent_token_max_ttl)
+                .map_err(anyhow::Error::msg)?;
             let scopes: Vec<String> = scopes
                 .iter()
                 .flat_map(|s| s.split_whitespace().map(str::to_string))

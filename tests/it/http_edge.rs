@@ -280,3 +280,57 @@ async fn every_error_of_the_edge_is_the_json_error_body() {
     assert_eq!(status, 413, "{answer}");
     assert_eq!(json["error"], "payload_too_large", "{answer}");
 }
+
+#[tokio::test]
+async fn agent_tokens_over_the_maximum_lifetime_are_refused_by_the_api_and_not_minted() {
+    let (svc, _tmp) = start(|a| {
+        a.agent_secret = Some(AGENT_SECRET.into());
+        a.agent_token_max_ttl = "1d".into();
+    })
+    .await;
+    let secret = responder::types::Secret::new(AGENT_SECRET);
+    let now = chrono::Utc::now().timestamp();
+    let mint = |ttl| {
+        responder::agent_token::mint(
+            &secret,
+            &["acme/widgets".into()],
+            &["incidents:write".into()],
+            ttl,
+            None,
+            now,
+        )
+        .unwrap()
+    };
+    let list = |token: String| {
+        reqwest::Client::new()
+            .get(format!("{}/v1/incidents", svc.url))
+            .bearer_auth(token)
+            .send()
+    };
+    let resp = list(mint(2 * 86400)).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("RESPONDER_AGENT_TOKEN_MAX_TTL"),
+        "{json}"
+    );
+    assert_ne!(list(mint(3600)).await.unwrap().status(), 401);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_responder"))
+        .args(["token", "--repo", "acme/widgets", "--ttl", "31d"])
+        .env_clear()
+        .env("RESPONDER_AGENT_SECRET", AGENT_SECRET)
+        .env("RESPONDER_DATA_DIR", svc.data_dir.join("cli"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "minted: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("RESPONDER_AGENT_TOKEN_MAX_TTL"), "{err}");
+}
