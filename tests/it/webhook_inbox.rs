@@ -601,3 +601,32 @@ async fn listing_deliveries_beside_a_live_worker_leaves_its_work_in_flight_alone
         .count();
     assert_eq!(starts, 1, "handled twice: {:?}", slow.calls());
 }
+
+#[tokio::test]
+async fn a_lock_held_by_another_instance_is_busy_not_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store =
+        responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
+    assert!(
+        store
+            .try_lock("incident:acme/x", "one", 60_000)
+            .await
+            .unwrap()
+    );
+    let err = store
+        .lock("incident:acme/x", "two", 60_000, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, responder::store::StoreError::Busy(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("incident:acme/x"), "{err}");
+    store.unlock("incident:acme/x", "one").await.unwrap();
+    store
+        .lock("incident:acme/x", "two", 60_000, Duration::from_millis(200))
+        .await
+        .unwrap();
+}
