@@ -19,7 +19,6 @@ use tracing::Instrument;
 use super::completions::Completions;
 use super::registry::{Event, HandlerError, Registry};
 use crate::store::{Delivery, DeliveryStatus, Store, now_ms};
-use crate::types::{InstallationId, RepoName};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -242,18 +241,15 @@ impl Worker {
             .map_err(|e| HandlerError::Retry(format!("could not read the stored payload: {e}")))?;
         let payload = serde_json::from_str(&text)
             .map_err(|e| HandlerError::Fatal(format!("stored payload is not JSON: {e}")))?;
-        let event = Event {
-            delivery_id: delivery.delivery_id.clone(),
-            name: delivery.event.clone(),
-            action: delivery.action.clone(),
-            repo: delivery
-                .repo
-                .as_deref()
-                .and_then(|r| r.parse::<RepoName>().ok()),
-            installation: delivery.installation_id.map(|i| InstallationId(i as u64)),
+        let event = Event::from_delivery(
+            &delivery.delivery_id,
+            &delivery.event,
+            delivery.action.as_deref(),
+            delivery.repo.as_deref(),
+            delivery.installation_id,
             payload,
-            attempt: delivery.attempts,
-        };
+            delivery.attempts,
+        );
         self.registry.dispatch(&event).await
     }
 
