@@ -18,6 +18,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Not valid before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     #[serde(default)]
@@ -73,6 +76,13 @@ pub struct Agent {
 pub enum TokenError {
     #[error("the token is malformed, badly signed or expired")]
     Invalid,
+    #[error("the token is not valid yet (its nbf is in the future)")]
+    NotYetValid,
+    #[error(
+        "the token's lifetime (exp - iat) is over RESPONDER_AGENT_TOKEN_MAX_TTL ({max_secs} s); \
+         mint a shorter one with `responder token --ttl`"
+    )]
+    TooLong { max_secs: i64 },
     #[error("the token does not grant scope {scope} on {repo}")]
     NotAllowed { repo: String, scope: String },
 }
@@ -91,7 +101,15 @@ impl Agent {
     }
 }
 
-pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Agent, TokenError> {
+/// Verifies `token` at `now`: signature, `exp`, `nbf`, and a lifetime of at most
+/// `max_ttl_secs` (from `iat`, or from now when the token has none: a token without
+/// `iat` must not outlive the limit either).
+pub fn verify(
+    secret: &Secret,
+    token: &str,
+    now: i64,
+    max_ttl_secs: i64,
+) -> Result<Agent, TokenError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
     validation.leeway = 0;
@@ -105,6 +123,14 @@ pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Agent, TokenErro
     let c = data.claims;
     if c.exp <= now {
         return Err(TokenError::Invalid);
+    }
+    if c.nbf.is_some_and(|nbf| nbf > now) {
+        return Err(TokenError::NotYetValid);
+    }
+    if c.exp - c.iat.unwrap_or(now).min(now) > max_ttl_secs {
+        return Err(TokenError::TooLong {
+            max_secs: max_ttl_secs,
+        });
     }
     let grants = c
         .repos
@@ -149,6 +175,7 @@ pub fn mint(
     let claims = Claims {
         exp: now + ttl_secs,
         iat: Some(now),
+        nbf: None,
         sub: sub.map(str::to_string),
         repos: grants.iter().map(Grant::to_string).collect(),
         scope: scopes.join(" "),
@@ -159,6 +186,18 @@ pub fn mint(
         &EncodingKey::from_secret(secret.expose().as_bytes()),
     )
     .map_err(|e| format!("signing failed: {e}"))
+}
+
+/// Refuses a `--ttl` over the service's maximum, naming the setting.
+pub fn check_ttl(ttl_secs: i64, max_ttl_secs: i64) -> Result<(), String> {
+    if ttl_secs > max_ttl_secs {
+        return Err(format!(
+            "--ttl is {ttl_secs} s, over RESPONDER_AGENT_TOKEN_MAX_TTL ({max_ttl_secs} s): the \
+             service would refuse the token; choose a shorter --ttl, or raise the setting for \
+             the service and this command alike"
+        ));
+    }
+    Ok(())
 }
 
 /// `30s`, `15m`, `1h`, `7d` → seconds.
@@ -182,8 +221,58 @@ pub fn parse_ttl(s: &str) -> Result<i64, String> {
 mod tests {
     use super::*;
 
+    const MAX: i64 = 30 * 86400;
+
     fn secret() -> Secret {
         Secret::new("0123456789abcdef0123456789abcdef")
+    }
+
+    fn signed(claims: &Claims) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret().expose().as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn claims(exp: i64, iat: Option<i64>, nbf: Option<i64>) -> Claims {
+        Claims {
+            exp,
+            iat,
+            nbf,
+            sub: None,
+            repos: vec!["a/b".into()],
+            scope: "diff:read".into(),
+        }
+    }
+
+    #[test]
+    fn a_token_whose_nbf_is_in_the_future_is_refused() {
+        let early = signed(&claims(5000, Some(1000), Some(2000)));
+        assert_eq!(
+            verify(&secret(), &early, 1500, MAX).unwrap_err(),
+            TokenError::NotYetValid
+        );
+        assert!(verify(&secret(), &early, 2000, MAX).is_ok());
+    }
+
+    #[test]
+    fn a_token_granting_more_than_the_maximum_lifetime_is_refused() {
+        let now = 1_000_000;
+        let long = signed(&claims(now + MAX + 1, Some(now), None));
+        let err = verify(&secret(), &long, now, MAX).unwrap_err();
+        assert_eq!(err, TokenError::TooLong { max_secs: MAX });
+        assert!(err.to_string().contains("RESPONDER_AGENT_TOKEN_MAX_TTL"));
+        // Without `iat` the lifetime counts from now; a backdated `iat` cannot hide one.
+        let no_iat = signed(&claims(now + MAX + 1, None, None));
+        assert!(verify(&secret(), &no_iat, now, MAX).is_err());
+        let future_iat = signed(&claims(now + MAX + 100, Some(now + 200), None));
+        assert!(verify(&secret(), &future_iat, now, MAX).is_err());
+        let ok = signed(&claims(now + MAX, Some(now), None));
+        assert!(verify(&secret(), &ok, now, MAX).is_ok());
+        assert!(check_ttl(MAX + 1, MAX).is_err());
+        assert!(check_ttl(MAX, MAX).is_ok());
     }
 
     #[test]
@@ -197,7 +286,7 @@ mod tests {
             1000,
         )
         .unwrap();
-        let a = verify(&secret(), &t, 1001).unwrap();
+        let a = verify(&secret(), &t, 1001, MAX).unwrap();
         assert_eq!(a.sub, "agent-7");
         assert!(
             a.authorize(&"acme/widgets".parse().unwrap(), "diff:read")
@@ -233,15 +322,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            verify(&secret(), &t, 1060).unwrap_err(),
+            verify(&secret(), &t, 1060, MAX).unwrap_err(),
             TokenError::Invalid
         );
         assert_eq!(
-            verify(&Secret::new("another-secret-another-secret-xx"), &t, 1001).unwrap_err(),
+            verify(
+                &Secret::new("another-secret-another-secret-xx"),
+                &t,
+                1001,
+                MAX
+            )
+            .unwrap_err(),
             TokenError::Invalid
         );
         assert_eq!(
-            verify(&secret(), "not.a.jwt", 1001).unwrap_err(),
+            verify(&secret(), "not.a.jwt", 1001, MAX).unwrap_err(),
             TokenError::Invalid
         );
         assert!(

@@ -21,7 +21,7 @@ use crate::incident::render::sandbox::SandboxConfig;
 use crate::incident::service::{IncidentService, RcaReminders};
 use crate::settings::Settings;
 use crate::setup::Setup;
-use crate::store::{Backend, Store};
+use crate::store::Store;
 use crate::telemetry;
 use crate::webhook::completions::Completions;
 use crate::webhook::{
@@ -62,7 +62,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the store (recovering work a crash left in flight) and registers handlers.
+    /// Opens the store and registers handlers. Work a crash left in flight is taken
+    /// back by the worker ([`Service::spawn_worker`]), not here: every command opens a
+    /// `Service`, and only `serve` owns the inbox's claims.
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         Self::with_options(settings, ServiceOptions::default()).await
     }
@@ -78,18 +80,6 @@ impl Service {
         let store = Store::connect(&settings.database_url)
             .await
             .context("DATABASE_URL: the store could not be opened")?;
-        // With SQLite this is the only instance: whatever is `running` was the dead
-        // process's. With PostgreSQL other instances may be working: their leases decide.
-        let recovered = match store.backend() {
-            Backend::Sqlite => store.recover_running().await?,
-            Backend::Postgres => 0,
-        };
-        if recovered > 0 {
-            tracing::warn!(
-                recovered,
-                "deliveries were in flight when the last process stopped; handling them again"
-            );
-        }
         let (settings, live) = crate::setup::with_stored_credentials(settings)?;
         let swap = Arc::new(SwappableGitHub::new(github_client_with(
             &settings,
@@ -123,6 +113,7 @@ impl Service {
             incidents,
             metrics: telemetry::metrics(),
             setup,
+            unverified: http::BodyBudget::new(http::UNVERIFIED_BODY_BUDGET),
         };
         Ok(Self {
             state,
@@ -137,6 +128,20 @@ impl Service {
         http::router(self.state.clone())
     }
 
+    /// Serves the router on `listener` with the connection limits of the settings
+    /// (header timeout, connection cap) until `signal` resolves and connections drain.
+    pub fn serve_http(
+        &self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let config = http::ServeConfig {
+            header_timeout: self.state.settings.header_timeout,
+            max_connections: self.state.settings.max_connections,
+        };
+        http::serve(listener, self.router(), config, signal)
+    }
+
     /// Starts the worker pool; it stops when `shutdown` turns true.
     pub fn spawn_worker(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let worker = Worker {
@@ -144,7 +149,7 @@ impl Service {
             registry: Arc::new(self.registry.clone()),
             work_ready: self.work_ready.clone(),
             config: self.worker_config.clone(),
-            id: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
+            id: crate::webhook::worker::worker_id(&hostname()),
             completions: Completions::start(self.state.store.clone()),
         };
         tokio::spawn(worker.run(shutdown))
@@ -220,13 +225,12 @@ impl Service {
             let setup_page = format!("{}/", self.state.setup.public_url());
             tracing::warn!(%addr, missing = ?missing, setup_page, "serving without GitHub App settings: webhook and GitHub routes answer 503 until they are set; open the setup page to register the App in one click");
         }
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!("shutting down: no new requests; finishing work in flight");
-            })
-            .await
-            .context("the HTTP server failed")?;
+        self.serve_http(listener, async move {
+            signal.await;
+            tracing::info!("shutting down: no new requests; finishing work in flight");
+        })
+        .await
+        .context("the HTTP server failed")?;
         let _ = stop_tx.send(true);
         worker.await.context("the worker panicked")?;
         if let Some(job) = redelivery {

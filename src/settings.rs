@@ -68,6 +68,20 @@ pub struct SettingsArgs {
     /// (`15m`, `1h`, `900s`; at least a minute); `0` turns the job off.
     #[arg(long, env = "RESPONDER_REDELIVERY_INTERVAL", default_value = "15m")]
     pub redelivery_interval: String,
+
+    /// How long a client may take to send a request's headers (`10s`, `1m`) before
+    /// the connection is closed.
+    #[arg(long, env = "RESPONDER_HEADER_TIMEOUT", default_value = "10s")]
+    pub header_timeout: String,
+
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "RESPONDER_MAX_CONNECTIONS", default_value = "1024")]
+    pub max_connections: String,
+
+    /// The longest lifetime an agent token may have (`30d`, `12h`): `responder token`
+    /// refuses a longer `--ttl`, and the agent API refuses tokens that grant more.
+    #[arg(long, env = "RESPONDER_AGENT_TOKEN_MAX_TTL", default_value = "30d")]
+    pub agent_token_max_ttl: String,
 }
 
 impl Default for SettingsArgs {
@@ -87,6 +101,9 @@ impl Default for SettingsArgs {
             public_url: None,
             log_format: "pretty".into(),
             redelivery_interval: "15m".into(),
+            header_timeout: "10s".into(),
+            max_connections: "1024".into(),
+            agent_token_max_ttl: "30d".into(),
         }
     }
 }
@@ -122,6 +139,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `None`: the redelivery job is off.
     pub redelivery_interval: Option<Duration>,
+    /// How long a connection may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// The longest lifetime an agent token may have, in seconds.
+    pub agent_token_max_ttl: i64,
 }
 
 /// A setting that cannot be used, with the variable's name and what to do.
@@ -260,6 +283,37 @@ impl Settings {
             }
         };
 
+        let header_timeout = Duration::from_secs(duration_at_least(
+            "RESPONDER_HEADER_TIMEOUT",
+            &args.header_timeout,
+            (1, "a second"),
+            "Set a duration such as 10s or 1m.",
+            &mut problems,
+        ) as u64);
+
+        let max_connections = match args.max_connections.trim().parse::<usize>() {
+            Ok(n) if (1..=1 << 20).contains(&n) => n,
+            _ => {
+                problems.push(err(
+                    "RESPONDER_MAX_CONNECTIONS",
+                    format!(
+                        "{:?} is not a number from 1 to 1048576",
+                        args.max_connections
+                    ),
+                    "Set how many connections to serve at once, e.g. 1024.",
+                ));
+                0
+            }
+        };
+
+        let agent_token_max_ttl = duration_at_least(
+            "RESPONDER_AGENT_TOKEN_MAX_TTL",
+            &args.agent_token_max_ttl,
+            (60, "a minute"),
+            "Set a duration such as 30d or 12h.",
+            &mut problems,
+        );
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -275,6 +329,9 @@ impl Settings {
             public_url,
             log_format,
             redelivery_interval,
+            header_timeout,
+            max_connections,
+            agent_token_max_ttl,
         })
     }
 
@@ -289,6 +346,32 @@ impl Settings {
             missing.push("GITHUB_WEBHOOK_SECRET");
         }
         missing
+    }
+}
+
+/// A duration setting in seconds, at least `min` (seconds, and its words for the
+/// message); 0 with a problem recorded otherwise.
+fn duration_at_least(
+    variable: &'static str,
+    value: &str,
+    (min, min_words): (i64, &str),
+    fix: &str,
+    problems: &mut Vec<SettingsError>,
+) -> i64 {
+    match crate::agent_token::parse_ttl(value) {
+        Ok(secs) if secs >= min => secs,
+        Ok(_) => {
+            problems.push(err(
+                variable,
+                format!("{value:?} is shorter than {min_words}"),
+                fix,
+            ));
+            0
+        }
+        Err(problem) => {
+            problems.push(err(variable, problem, fix));
+            0
+        }
     }
 }
 

@@ -36,7 +36,8 @@ impl FromRequestParts<AppState> for AgentAuth {
                 "missing Authorization: Bearer <token>; mint one with `responder token`",
             ));
         };
-        let agent = agent_token::verify(secret, token, chrono::Utc::now().timestamp())
+        let now = chrono::Utc::now().timestamp();
+        let agent = agent_token::verify(secret, token, now, state.settings.agent_token_max_ttl)
             .map_err(|e| unauthorized(&e.to_string()))?;
         tracing::Span::current().record("agent", agent.sub.as_str());
         Ok(Self(agent))
@@ -54,7 +55,9 @@ impl AgentAuth {
             TokenError::NotAllowed { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
             }
-            TokenError::Invalid => unauthorized(&e.to_string()),
+            TokenError::Invalid | TokenError::NotYetValid | TokenError::TooLong { .. } => {
+                unauthorized(&e.to_string())
+            }
         })
     }
 }

@@ -2,17 +2,19 @@
 
 mod agent;
 mod diff;
+mod edge;
 mod error;
 mod health;
 mod incident_list;
 mod incidents;
+mod serve;
 mod setup;
+mod unverified;
 mod webhook;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,6 +22,8 @@ use tower_http::trace::TraceLayer;
 
 pub use agent::AgentAuth;
 pub use error::ApiError;
+pub use serve::{ServeConfig, serve};
+pub use unverified::{BodyBudget, UNVERIFIED_BODY_BUDGET};
 
 use crate::diff::DiffService;
 use crate::github::GitHub;
@@ -45,6 +49,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The App identity in use (replaced by one-click setup) and the setup flow.
     pub setup: Arc<Setup>,
+    /// What webhook bodies not yet verified may hold at once.
+    pub unverified: BodyBudget,
 }
 
 impl AppState {
@@ -72,10 +78,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
-        .route(
-            "/webhook",
-            post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
-        )
+        .route("/webhook", post(webhook::receive))
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/files", get(diff::files))
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/diff", get(diff::diff))
         .route("/", get(setup::home))
@@ -88,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .with_state(state)
+        .layer(axum::middleware::from_fn(edge::limit_headers))
+        .layer(axum::middleware::from_fn(edge::json_errors))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req

@@ -31,6 +31,10 @@ use crate::types::RepoName;
 
 /// Where the config lives in a repository.
 pub const CONFIG_PATH: &str = ".github/responder.toml";
+/// Where a repository overrides the runbook.
+pub const RUNBOOK_OVERRIDE_PATH: &str = ".github/responder/runbook.toml";
+/// Where a repository overrides templates.
+pub const TEMPLATES_OVERRIDE_DIR: &str = ".github/responder/templates";
 
 /// The validated config, with every name normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]

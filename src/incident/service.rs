@@ -216,15 +216,8 @@ impl IncidentService {
     /// Waits (up to 30 s) for the store lease `name`; another instance holding it
     /// longer is a transient error, retried later.
     async fn lease(&self, name: &str) -> Result<(), IncidentError> {
-        for _ in 0..300 {
-            if self.store.try_lock(name, &self.instance, 120_000).await? {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        Err(IncidentError::Store(crate::store::StoreError::NotFound(
-            format!("{name} is held by another instance; try again"),
-        )))
+        let wait = std::time::Duration::from_secs(30);
+        Ok(self.store.lock(name, &self.instance, 120_000, wait).await?)
     }
 
     async fn declare_leased(

@@ -166,6 +166,10 @@ impl Store {
     /// handled in arrival order while others run in parallel. A `running` row whose
     /// lease expired (its worker died) is eligible again.
     ///
+    /// The attempt is counted here, at claim, so a handler that takes its process down
+    /// still uses up an attempt: a delivery claimed again once `max_attempts` were
+    /// spent is returned `dead` instead of `running`, and never crash-loops.
+    ///
     /// The repositories with open work are walked with a recursive index skip-scan
     /// (`deliveries_open`), so a backlog of thousands for one repository costs a few
     /// index seeks per claim, not a scan of the backlog.
@@ -174,6 +178,7 @@ impl Store {
         worker: &str,
         limit: i64,
         lease_ms: i64,
+        max_attempts: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = now_ms();
         // SQLite must be told to use the partial index; PostgreSQL picks it itself, and
@@ -183,6 +188,9 @@ impl Store {
             Backend::Postgres => ("", "FOR UPDATE SKIP LOCKED"),
         };
         let open = "status IN ('pending', 'failed', 'running')";
+        // Only a process that stopped mid-handler leaves a row open with its attempts
+        // spent: the worker records every failure it sees, with `dead` at the limit.
+        let spent = "attempts >= $5";
         let sql = format!(
             "WITH RECURSIVE lanes(repo) AS ( \
                  SELECT (SELECT repo FROM deliveries {hint} \
@@ -203,8 +211,13 @@ impl Store {
                    AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3) \
                         OR (d.status = 'running' AND d.lease_until < $3)) \
                  ORDER BY d.id LIMIT $4 {lock}) \
-             UPDATE deliveries SET status = 'running', attempts = attempts + 1, \
-                 lease_until = $1, claimed_by = $2 \
+             UPDATE deliveries SET \
+                 status = CASE WHEN {spent} THEN 'dead' ELSE 'running' END, \
+                 attempts = CASE WHEN {spent} THEN attempts ELSE attempts + 1 END, \
+                 last_error = CASE WHEN {spent} THEN $6 ELSE last_error END, \
+                 finished_at = CASE WHEN {spent} THEN $3 ELSE finished_at END, \
+                 lease_until = CASE WHEN {spent} THEN NULL ELSE $1 END, \
+                 claimed_by = CASE WHEN {spent} THEN NULL ELSE $2 END \
              WHERE id IN (SELECT id FROM picked) \
              RETURNING {COLUMNS}"
         );
@@ -213,6 +226,12 @@ impl Store {
             .bind(worker)
             .bind(now)
             .bind(limit)
+            .bind(max_attempts)
+            .bind(format!(
+                "the process stopped (crash, kill or out of memory) while handling this \
+                 delivery at each of its {max_attempts} attempts; fix the cause, then \
+                 `responder deliveries retry` queues it again"
+            ))
             .fetch_all(&self.writer)
             .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
@@ -230,17 +249,33 @@ impl Store {
         )
     }
 
-    /// Extends the leases of the deliveries `worker` is handling (its heartbeat): a
-    /// worker that dies stops renewing, and its deliveries become claimable again.
-    pub async fn renew_leases(&self, worker: &str, lease_ms: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "UPDATE deliveries SET lease_until = $1 WHERE status = 'running' AND claimed_by = $2",
-        )
-        .bind(now_ms() + lease_ms)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected())
+    /// Extends the leases of the deliveries `worker` is handling, `ids` (its
+    /// heartbeat): a worker that dies stops renewing, and so does one whose task for a
+    /// delivery ended without recording it; such deliveries become claimable again.
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        lease_ms: i64,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = (0..ids.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "UPDATE deliveries SET lease_until = $1 \
+             WHERE status = 'running' AND claimed_by = $2 AND id IN ({list})"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms() + lease_ms)
+            .bind(worker);
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.execute(&self.writer).await?.rows_affected())
     }
 
     /// Marks handled deliveries done in one statement (the worker groups them).
@@ -303,13 +338,20 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// After a crash with a single instance, every `running` row belonged to the dead
-    /// process: make it claimable now instead of waiting for its lease.
-    pub async fn recover_running(&self) -> Result<u64, StoreError> {
+    /// Makes claims of a process that is gone claimable now (the worker calls it as it
+    /// starts): those whose lease expired, and those whose worker id starts with
+    /// `predecessor` (an earlier process of this host with this worker's pid, so
+    /// necessarily dead). Other instances' live claims are left alone. Their attempts
+    /// stay counted: the crash used one.
+    pub async fn recover_claims(&self, predecessor: &str) -> Result<u64, StoreError> {
         let r = sqlx::query(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL \
-             WHERE status = 'running'",
+             WHERE status = 'running' \
+               AND (lease_until < $1 OR substr(claimed_by, 1, $2) = $3)",
         )
+        .bind(now_ms())
+        .bind(predecessor.chars().count() as i64)
+        .bind(predecessor)
         .execute(&self.writer)
         .await?;
         Ok(r.rows_affected())

@@ -1,6 +1,8 @@
 //! Named leases in the database, so work on one thing (an incident's declaration)
 //! runs in one instance at a time even when several share the store.
 
+use std::time::Duration;
+
 use super::{Store, StoreError, now_ms};
 
 impl Store {
@@ -26,6 +28,29 @@ impl Store {
         .fetch_optional(&self.writer)
         .await?;
         Ok(taken.is_some())
+    }
+
+    /// Waits up to `wait` for the lease `name` ([`Store::try_lock`] every 100 ms);
+    /// [`StoreError::Busy`] when another holder keeps it longer.
+    pub async fn lock(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+        wait: Duration,
+    ) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.try_lock(name, holder, ttl_ms).await? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Busy(format!(
+                    "{name} is held by another instance; try again"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Gives the lease back (only if `holder` still has it).

@@ -31,6 +31,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     NotFound(String),
+    /// Another holder has the lock (another instance works on the same thing):
+    /// transient, worth trying again, never a missing row.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Which database is behind the store. SQL is written once with `$1`-style

@@ -32,7 +32,15 @@ pub struct EnvelopeError {
 
 /// Parses the whole body (so malformed JSON anywhere is caught) into a `NewDelivery`.
 pub fn parse(delivery_id: &str, event: &str, body: &[u8]) -> Result<NewDelivery, EnvelopeError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // serde_json checks UTF-8 only in the strings it decodes, not in those it skips.
+    let text = std::str::from_utf8(body).map_err(|e| EnvelopeError {
+        path: ".".into(),
+        message: format!(
+            "the body is not UTF-8 (invalid bytes at offset {}); JSON must be",
+            e.valid_up_to()
+        ),
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let env: Envelope = serde_path_to_error::deserialize(&mut de).map_err(|e| EnvelopeError {
         path: e.path().to_string(),
         message: e.inner().to_string(),
@@ -51,7 +59,6 @@ pub fn parse(delivery_id: &str, event: &str, body: &[u8]) -> Result<NewDelivery,
         action: env.action,
         repo,
         installation_id: env.installation.map(|i| i.id),
-        // Valid UTF-8 is guaranteed: serde_json accepted it.
-        payload: String::from_utf8_lossy(body).into_owned(),
+        payload: text.to_string(),
     })
 }

@@ -21,6 +21,28 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event of a delivery as the inbox stores it (the worker) or as a saved
+    /// payload gives it (`responder replay`): one conversion for both.
+    pub fn from_delivery(
+        delivery_id: &str,
+        name: &str,
+        action: Option<&str>,
+        repo: Option<&str>,
+        installation_id: Option<i64>,
+        payload: serde_json::Value,
+        attempt: i64,
+    ) -> Self {
+        Self {
+            delivery_id: delivery_id.to_string(),
+            name: name.to_string(),
+            action: action.map(str::to_string),
+            repo: repo.and_then(|r| r.parse::<RepoName>().ok()),
+            installation: installation_id.map(|i| InstallationId(i as u64)),
+            payload,
+            attempt,
+        }
+    }
+
     /// `issues.opened`, or just `ping` for events without an action.
     pub fn key(&self) -> String {
         match &self.action {

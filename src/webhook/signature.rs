@@ -24,20 +24,36 @@ pub fn verify(secrets: &[Secret], body: &[u8], header: Option<&str>) -> Result<(
     if secrets.is_empty() {
         return Err(SignatureError::NoSecret);
     }
+    verify_digest(secrets, body, &parse_header(header)?)
+}
+
+/// The digest `header` carries, checked for form only: a request without one is
+/// refused before its body is read.
+pub fn parse_header(header: Option<&str>) -> Result<[u8; 32], SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_digest = header
         .strip_prefix("sha256=")
         .ok_or(SignatureError::Malformed)?;
-    if hex_digest.len() != 64 {
-        return Err(SignatureError::Malformed);
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| SignatureError::Malformed)?;
+    Ok(digest)
+}
+
+/// Checks `digest` (from [`parse_header`]) against each secret.
+pub fn verify_digest(
+    secrets: &[Secret],
+    body: &[u8],
+    digest: &[u8; 32],
+) -> Result<(), SignatureError> {
+    if secrets.is_empty() {
+        return Err(SignatureError::NoSecret);
     }
-    let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
     // Every secret is tried (no early exit) so timing does not tell which one matched.
     let mut ok = false;
     for secret in secrets {
         let mut mac = mac_for(secret);
         mac.update(body);
-        ok |= mac.verify_slice(&expected).is_ok();
+        ok |= mac.verify_slice(digest).is_ok();
     }
     if ok {
         Ok(())

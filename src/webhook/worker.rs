@@ -3,19 +3,22 @@
 //! Purpose: all webhook work happens here, never in the request. Deliveries of one
 //! repository run in arrival order (the store's claim guarantees it), different
 //! repositories in parallel up to `concurrency`. Failures back off exponentially with
-//! jitter and end as `dead` with the last error kept.
+//! jitter and end as `dead` with the last error kept. A handler that panics fails its
+//! delivery like any other error: it must never stall its repository.
 
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 use tracing::Instrument;
 
 use super::completions::Completions;
 use super::registry::{Event, HandlerError, Registry};
-use crate::store::{Delivery, Store, now_ms};
-use crate::types::{InstallationId, RepoName};
+use crate::store::{Delivery, DeliveryStatus, Store, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -50,7 +53,7 @@ pub struct Worker {
     pub registry: Arc<Registry>,
     pub work_ready: Arc<Notify>,
     pub config: WorkerConfig,
-    /// Identifies this process's claims.
+    /// Identifies this process's claims: [`worker_id`].
     pub id: String,
     pub completions: Completions,
 }
@@ -58,9 +61,12 @@ pub struct Worker {
 impl Worker {
     /// Runs until `shutdown` turns true, then finishes or hands back work in flight.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        self.recover().await;
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.config.concurrency));
         let mut tasks = JoinSet::new();
+        // The deliveries in flight, by task: the heartbeat renews exactly these.
+        let mut in_flight: HashMap<task::Id, i64> = HashMap::new();
         let mut gauge_at = Instant::now() - Duration::from_secs(1);
         let mut heartbeat = tokio::time::interval(this.config.lease / 3);
         // Polled only while handlers run: after an idle spell, one renewal, not a burst.
@@ -73,18 +79,33 @@ impl Worker {
             if free > 0 {
                 match this
                     .store
-                    .claim_deliveries(&this.id, free as i64, this.config.lease.as_millis() as i64)
+                    .claim_deliveries(
+                        &this.id,
+                        free as i64,
+                        this.config.lease.as_millis() as i64,
+                        this.config.max_attempts,
+                    )
                     .await
                 {
                     Ok(claimed) => {
                         for delivery in claimed {
+                            if delivery.status == DeliveryStatus::Dead {
+                                tracing::error!(
+                                    delivery = %delivery.delivery_id,
+                                    attempts = delivery.attempts,
+                                    "a delivery's handler stopped its process at every attempt; marked dead"
+                                );
+                                continue;
+                            }
                             let permit =
                                 slots.clone().acquire_owned().await.expect("semaphore open");
                             let worker = this.clone();
-                            tasks.spawn(async move {
+                            let id = delivery.id;
+                            let handle = tasks.spawn(async move {
                                 worker.process(delivery).await;
                                 drop(permit);
                             });
+                            in_flight.insert(handle.id(), id);
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "could not claim deliveries"),
@@ -100,17 +121,47 @@ impl Worker {
             let wait = this.until_next_due().await;
             tokio::select! {
                 _ = this.work_ready.notified() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let task = match &done {
+                        Ok((task, ())) => *task,
+                        Err(e) => e.id(),
+                    };
+                    if let (Err(e), Some(id)) = (done, in_flight.remove(&task)) {
+                        // `process` catches handler panics; this is one in recording the
+                        // outcome. The lease, no longer renewed, hands the delivery on.
+                        tracing::error!(error = %e, delivery_row = id, "a delivery task failed");
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
                 _ = heartbeat.tick(), if !tasks.is_empty() => {
-                    if let Err(e) = this.store.renew_leases(&this.id, this.config.lease.as_millis() as i64).await {
+                    let ids: Vec<i64> = in_flight.values().copied().collect();
+                    if let Err(e) = this.store.renew_leases(&this.id, &ids, this.config.lease.as_millis() as i64).await {
                         tracing::warn!(error = %e, "could not renew delivery leases");
                     }
                 }
             }
         }
         this.drain(tasks).await;
+    }
+
+    /// Takes back what an earlier process of this host and pid left `running` (a
+    /// crash, then a restart in the same container) and expired claims. Only the
+    /// process that runs the worker does this: a command opening the store beside a
+    /// live `serve` must never hand its work in flight to a second handler.
+    async fn recover(&self) {
+        let predecessor = match self.id.rsplit_once('/') {
+            Some((host_and_pid, _)) => format!("{host_and_pid}/"),
+            None => return,
+        };
+        match self.store.recover_claims(&predecessor).await {
+            Ok(0) => {}
+            Ok(recovered) => tracing::warn!(
+                recovered,
+                "deliveries were in flight when the last process stopped; handling them again"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not recover deliveries left in flight"),
+        }
     }
 
     async fn until_next_due(&self) -> Duration {
@@ -162,7 +213,10 @@ impl Worker {
         );
         async {
             let started = Instant::now();
-            let result = self.dispatch(&delivery).await;
+            let result = AssertUnwindSafe(self.dispatch(&delivery))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(HandlerError::Retry(panic_message(&*panic))));
             let elapsed = started.elapsed();
             metrics::histogram!("responder_handler_seconds", "event" => delivery.event.clone())
                 .record(elapsed.as_secs_f64());
@@ -187,18 +241,15 @@ impl Worker {
             .map_err(|e| HandlerError::Retry(format!("could not read the stored payload: {e}")))?;
         let payload = serde_json::from_str(&text)
             .map_err(|e| HandlerError::Fatal(format!("stored payload is not JSON: {e}")))?;
-        let event = Event {
-            delivery_id: delivery.delivery_id.clone(),
-            name: delivery.event.clone(),
-            action: delivery.action.clone(),
-            repo: delivery
-                .repo
-                .as_deref()
-                .and_then(|r| r.parse::<RepoName>().ok()),
-            installation: delivery.installation_id.map(|i| InstallationId(i as u64)),
+        let event = Event::from_delivery(
+            &delivery.delivery_id,
+            &delivery.event,
+            delivery.action.as_deref(),
+            delivery.repo.as_deref(),
+            delivery.installation_id,
             payload,
-            attempt: delivery.attempts,
-        };
+            delivery.attempts,
+        );
         self.registry.dispatch(&event).await
     }
 
@@ -247,4 +298,21 @@ impl Worker {
         let capped = exp.min(self.config.backoff_max);
         capped.mul_f64(0.75 + fastrand::f64() * 0.5)
     }
+}
+
+/// `HOST/PID/UUID`: unique per process, and a later process with the same host and
+/// pid (a restarted container's pid 1) knows the claims before its own were a dead
+/// process's. Host names never contain `/`.
+pub fn worker_id(host: &str) -> String {
+    format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4())
+}
+
+/// What a handler's panic said, as the delivery's last error.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-text panic payload");
+    format!("the handler panicked: {text}")
 }

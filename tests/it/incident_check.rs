@@ -51,3 +51,28 @@ fn broken_overrides_fail_with_every_problem_listed() {
     assert!(text.contains("rca.md.tera"), "{text}");
     assert!(text.contains("2 problem(s)"), "{text}");
 }
+
+#[test]
+fn a_recursive_override_is_one_problem_not_a_crash_and_nothing_is_written_to_tmp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join(".github/responder/templates")).unwrap();
+    std::fs::write(
+        repo.join(".github/responder/templates/bug.md.tera"),
+        "{% macro r(n) %}{{ self::r(n=n+1) }}{% endmacro r %}{{ self::r(n=0) }}",
+    )
+    .unwrap();
+    let (code, text) = check(&["--repo-config", repo.to_str().unwrap()], tmp.path());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("bug.md.tera"), "{text}");
+    assert!(text.contains("ran out of stack"), "{text}");
+    assert!(text.contains("1 problem(s)"), "{text}");
+    // The built-in content is checked in memory: no temporary copy to name.
+    assert!(!text.contains("responder-check-"), "{text}");
+    let (code, text) = check(&[], tmp.path());
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("templates built-in, forms built-in"),
+        "{text}"
+    );
+}

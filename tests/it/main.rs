@@ -11,6 +11,7 @@ mod diff_git;
 mod diff_mirror;
 mod fake_github;
 mod github_client;
+mod http_edge;
 mod incident_check;
 mod incident_hostile;
 mod incidents;

@@ -1,5 +1,6 @@
 //! The verified, durable webhook inbox through the real router and store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use responder::store::DeliveryStatus;
@@ -413,4 +414,219 @@ async fn a_batch_with_repeated_and_known_ids_stores_each_delivery_once() {
     let out = store.insert_deliveries(&[d("b"), d("c")]).await.unwrap();
     assert!(matches!(out[..], [Duplicate, Accepted(_)]), "{out:?}");
     assert_eq!(store.list_deliveries(None, 10).await.unwrap().len(), 3);
+}
+
+/// Panics on the delivery `boom`, as a handler with a bug would.
+struct PanicsOnBoom;
+
+#[async_trait::async_trait]
+impl responder::webhook::Handler for PanicsOnBoom {
+    async fn handle(
+        &self,
+        event: &responder::webhook::Event,
+    ) -> Result<(), responder::webhook::HandlerError> {
+        if event.delivery_id == "boom" {
+            panic!("index out of bounds: the len is 0 but the index is 3");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_delivery_until_dead_and_its_repository_moves_on() {
+    let rec = Recorder::new();
+    let r = rec.clone();
+    let svc = TestService::start(move |s| {
+        s.worker_config.max_attempts = 3;
+        s.registry
+            .on("issues.opened", Arc::new(PanicsOnBoom))
+            .on("issues.closed", r);
+    })
+    .await;
+    // Both fixtures are of codertocat/hello-world: `after` waits behind `boom`.
+    svc.deliver("issues", "boom", &webhook_fixture("issues.opened"))
+        .await;
+    svc.deliver("issues", "after", &webhook_fixture("issues.closed"))
+        .await;
+    let store = svc.store.clone();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            store.delivery("boom").await.unwrap().unwrap().status == DeliveryStatus::Dead
+        })
+        .await,
+        "{:?}",
+        store.delivery("boom").await.unwrap()
+    );
+    let boom = store.delivery("boom").await.unwrap().unwrap();
+    assert_eq!(boom.attempts, 3);
+    let error = boom.last_error.unwrap_or_default();
+    assert!(
+        error.contains("panicked") && error.contains("the len is 0"),
+        "{error}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            rec.calls().contains(&"done after".to_string())
+        })
+        .await,
+        "the repository's next delivery was never handled: {:?}",
+        store.delivery("after").await.unwrap()
+    );
+}
+
+fn inbox_row(id: &str, repo: &str) -> responder::store::NewDelivery {
+    responder::store::NewDelivery {
+        delivery_id: id.into(),
+        event: "issues".into(),
+        action: Some("opened".into()),
+        repo: Some(repo.into()),
+        installation_id: None,
+        payload: "{}".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_whose_process_died_at_every_attempt_is_dead_when_claimed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store =
+        responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
+    store
+        .insert_deliveries(&[inbox_row("kills", "a/b"), inbox_row("next", "a/b")])
+        .await
+        .unwrap();
+    // A lease already over: each claim is another process taking over from a dead one.
+    let expired = -1_000;
+    for (worker, attempt) in [("w1", 1), ("w2", 2)] {
+        let claimed = store
+            .claim_deliveries(worker, 10, expired, 2)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        assert_eq!(claimed[0].delivery_id, "kills");
+        assert_eq!(claimed[0].status, DeliveryStatus::Running);
+        assert_eq!(claimed[0].attempts, attempt);
+    }
+    let claimed = store.claim_deliveries("w3", 10, expired, 2).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].status, DeliveryStatus::Dead);
+    assert_eq!(claimed[0].attempts, 2);
+    assert!(
+        claimed[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("process stopped"),
+        "{claimed:?}"
+    );
+    let claimed = store.claim_deliveries("w4", 10, 30_000, 2).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery_id, "next");
+}
+
+#[tokio::test]
+async fn a_worker_recovers_only_its_dead_predecessors_and_expired_claims() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store =
+        responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
+    store
+        .insert_deliveries(&[
+            inbox_row("mine", "a/one"),
+            inbox_row("live", "a/two"),
+            inbox_row("expired", "a/three"),
+        ])
+        .await
+        .unwrap();
+    for (worker, lease) in [
+        ("host/1/old", 30_000),
+        ("host/12/other", 30_000),
+        ("elsewhere/1/x", -1_000),
+    ] {
+        assert_eq!(
+            store
+                .claim_deliveries(worker, 1, lease, 8)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    assert_eq!(store.recover_claims("host/1/").await.unwrap(), 2);
+    let status = |id: &'static str| {
+        let store = store.clone();
+        async move { store.delivery(id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(status("mine").await, DeliveryStatus::Pending);
+    assert_eq!(status("expired").await, DeliveryStatus::Pending);
+    assert_eq!(status("live").await, DeliveryStatus::Running);
+}
+
+#[tokio::test]
+async fn listing_deliveries_beside_a_live_worker_leaves_its_work_in_flight_alone() {
+    let slow = Recorder::with(0, Duration::from_secs(3));
+    let s = slow.clone();
+    let svc = TestService::start(move |svc| {
+        svc.registry.on("issues", s);
+    })
+    .await;
+    svc.deliver("issues", "in-flight", &webhook_fixture("issues.opened"))
+        .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            slow.calls().contains(&"start in-flight".to_string())
+        })
+        .await
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_responder"));
+    cmd.args(["deliveries"])
+        .env_clear()
+        .env("RESPONDER_DATA_DIR", &svc.data_dir);
+    if let Some(url) = crate::support::service::test_args(&svc.data_dir).database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("in-flight"), "{text}");
+    let d = svc.store.delivery("in-flight").await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Running, "{d:?}");
+    assert!(crate::support::service::settle(&svc.store, Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let starts = slow
+        .calls()
+        .iter()
+        .filter(|c| *c == "start in-flight")
+        .count();
+    assert_eq!(starts, 1, "handled twice: {:?}", slow.calls());
+}
+
+#[tokio::test]
+async fn a_lock_held_by_another_instance_is_busy_not_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store =
+        responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
+    assert!(
+        store
+            .try_lock("incident:acme/x", "one", 60_000)
+            .await
+            .unwrap()
+    );
+    let err = store
+        .lock("incident:acme/x", "two", 60_000, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, responder::store::StoreError::Busy(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("incident:acme/x"), "{err}");
+    store.unlock("incident:acme/x", "one").await.unwrap();
+    store
+        .lock("incident:acme/x", "two", 60_000, Duration::from_millis(200))
+        .await
+        .unwrap();
 }

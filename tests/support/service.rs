@@ -115,8 +115,8 @@ impl TestService {
         let (stop, stop_rx) = watch::channel(false);
         let worker = service.spawn_worker(stop_rx);
         let reminders = Arc::new(service.reminders());
-        let router = service.router();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let http = service.serve_http(listener, std::future::pending());
+        tokio::spawn(async move { http.await.unwrap() });
         Self {
             client: WebhookClient { url: url.clone() },
             url,

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use super::{IncidentError, IncidentService};
-use crate::check::{RUNBOOK_OVERRIDE_PATH, TEMPLATES_OVERRIDE_DIR};
 use crate::incident::config::{CONFIG_PATH, RepoConfig};
+use crate::incident::config::{RUNBOOK_OVERRIDE_PATH, TEMPLATES_OVERRIDE_DIR};
 use crate::incident::model::severity::SeverityAliases;
 use crate::incident::render::sandbox::TEMPLATE_LIMIT;
 use crate::incident::render::{TEMPLATE_NAMES, Templates};

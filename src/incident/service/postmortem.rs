@@ -10,9 +10,9 @@
 
 use super::closing::IssueClosed;
 use super::{IncidentError, IncidentService, marker, millis};
-use crate::check::RUNBOOK_OVERRIDE_PATH;
 use crate::github::GitHubError;
 use crate::github::proposal::{Proposal, propose};
+use crate::incident::config::RUNBOOK_OVERRIDE_PATH;
 use crate::incident::runbook::edit::add_to_file;
 use crate::incident::runbook::{DEFAULT_RUNBOOK, MergeReport, Runbook, RunbookUpdates};
 use crate::incident::text::rca::RcaSections;
