@@ -68,6 +68,11 @@ pub struct SettingsArgs {
     /// (`15m`, `1h`, `900s`; at least a minute); `0` turns the job off.
     #[arg(long, env = "RESPONDER_REDELIVERY_INTERVAL", default_value = "15m")]
     pub redelivery_interval: String,
+
+    /// Longest a git fetch for a diff may take (`30s`, `10m`); past it the request
+    /// gets 504 `git_fetch_timeout`.
+    #[arg(long, env = "RESPONDER_GIT_FETCH_TIMEOUT", default_value = "10m")]
+    pub git_fetch_timeout: String,
 }
 
 impl Default for SettingsArgs {
@@ -87,6 +92,7 @@ impl Default for SettingsArgs {
             public_url: None,
             log_format: "pretty".into(),
             redelivery_interval: "15m".into(),
+            git_fetch_timeout: "10m".into(),
         }
     }
 }
@@ -122,6 +128,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `None`: the redelivery job is off.
     pub redelivery_interval: Option<Duration>,
+    pub git_fetch_timeout: Duration,
 }
 
 /// A setting that cannot be used, with the variable's name and what to do.
@@ -260,6 +267,18 @@ impl Settings {
             }
         };
 
+        let git_fetch_timeout = match crate::agent_token::parse_ttl(&args.git_fetch_timeout) {
+            Ok(secs) if secs > 0 => Duration::from_secs(secs as u64),
+            Ok(_) | Err(_) => {
+                problems.push(err(
+                    "RESPONDER_GIT_FETCH_TIMEOUT",
+                    format!("{:?} is not a positive duration", args.git_fetch_timeout),
+                    "Set a duration such as 90s or 10m.",
+                ));
+                Duration::ZERO
+            }
+        };
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -275,6 +294,7 @@ impl Settings {
             public_url,
             log_format,
             redelivery_interval,
+            git_fetch_timeout,
         })
     }
 

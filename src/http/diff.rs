@@ -12,7 +12,7 @@ use super::AppState;
 use super::agent::AgentAuth;
 use super::error::ApiError;
 use crate::diff::view::{self, PathFilter};
-use crate::diff::{DiffAnswer, DiffError, Via};
+use crate::diff::{DiffAnswer, DiffError, GitErrorKind, Via};
 use crate::types::{PrNumber, RepoName};
 
 struct Query {
@@ -79,6 +79,7 @@ fn target(
 fn error(e: DiffError) -> ApiError {
     let status = match &e {
         DiffError::PrNotFound { .. } | DiffError::NotInstalled { .. } => StatusCode::NOT_FOUND,
+        DiffError::GitFetch(g) if g.kind() == GitErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         DiffError::GitFetch(_) | DiffError::GitHub(_) => StatusCode::BAD_GATEWAY,
         DiffError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
