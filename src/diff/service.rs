@@ -25,6 +25,8 @@ use crate::types::{PrNumber, RepoName, Sha};
 
 /// GitHub's files endpoint lists at most this many files, silently.
 const FILES_CAP: usize = 3000;
+/// Cache reads and writes, and gzip of whole answers, at once (off the async threads).
+const DISK_THREADS: usize = 4;
 /// PR heads and merge bases remembered at most (each entry is a few hundred bytes).
 const REMEMBERED: usize = 50_000;
 
@@ -63,6 +65,8 @@ pub struct DiffService {
     /// A burst of cold requests asks GitHub for the PR and its merge base once each.
     pull_flights: SingleFlight<PullKey, Result<PullRequest, GitHubError>>,
     base_flights: SingleFlight<BaseKey, Result<Sha, GitHubError>>,
+    /// Bounds blocking disk and compression work done for requests.
+    disk: Arc<tokio::sync::Semaphore>,
     server_url: String,
     heads: Recent<PullKey, PullRequest>,
     merge_bases: Recent<BaseKey, Sha>,
@@ -83,6 +87,7 @@ impl DiffService {
             flights: SingleFlight::new(),
             pull_flights: SingleFlight::new(),
             base_flights: SingleFlight::new(),
+            disk: Arc::new(tokio::sync::Semaphore::new(DISK_THREADS)),
             server_url: config.server_url.trim_end_matches('/').to_string(),
             heads: Recent::new(REMEMBERED, Some(config.head_ttl)),
             // A merge base of two fixed commits never changes.
@@ -107,7 +112,7 @@ impl DiffService {
         };
         if let Ok(pr) = &meta
             && let Some(mb) = self.known_merge_base(repo, pr).await
-            && let Some(answer) = self.cached(repo, number, pr, &mb, via)
+            && let Some(answer) = self.cached(repo, number, pr, &mb, via).await
         {
             return Ok(answer);
         }
@@ -205,7 +210,7 @@ impl DiffService {
             .insert((repo.clone(), base.clone(), head.clone()), mb.clone());
     }
 
-    fn cached(
+    async fn cached(
         &self,
         repo: &RepoName,
         number: PrNumber,
@@ -220,14 +225,19 @@ impl DiffService {
         let head = &pr.head.sha;
         if let Some(answer) = self
             .hot
-            .get(repo, mb, head)
-            .filter(|a| a.number == number.0 && wanted(a.source))
+            .get(repo, number, mb, head)
+            .filter(|a| wanted(a.source))
         {
             metrics::counter!("responder_diff_requests_total", "outcome" => "memory_hit")
                 .increment(1);
             return Some(answer);
         }
-        let hit = self.cache.get(repo, mb, head).ok().flatten()?;
+        let (cache, r, m, h) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
+        let hit = self
+            .blocking(move || cache.get(&r, &m, &h))
+            .await?
+            .ok()
+            .flatten()?;
         let source = if hit.meta.source == "git" {
             Source::Git
         } else {
@@ -237,6 +247,7 @@ impl DiffService {
             return None;
         }
         metrics::counter!("responder_diff_requests_total", "outcome" => "cache_hit").increment(1);
+        let reason = reason_for(&hit.meta, repo, number);
         let answer = Arc::new(DiffAnswer::new(
             repo.to_string(),
             number.0,
@@ -244,7 +255,7 @@ impl DiffService {
             head.to_string(),
             mb.to_string(),
             source,
-            hit.meta.fallback_reason,
+            reason,
             None,
             hit.files,
             hit.unified.into(),
@@ -429,6 +440,16 @@ impl DiffService {
         Ok(answer)
     }
 
+    /// Runs blocking disk or compression work off the async threads, a few at once;
+    /// `None` if it panicked.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let _permit = self.disk.acquire().await.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
+    }
+
     /// Fetches into the mirror within the deadline. Past it the caller gets
     /// `Timeout` even when libgit2 is still blocked in a silent read: the thread
     /// keeps its slots until libgit2's own socket timeout ends it.
@@ -467,17 +488,32 @@ impl DiffService {
             source: answer.source.as_str().to_string(),
             fallback_reason: answer.fallback_reason.clone(),
             base_sha: answer.base_sha.clone(),
+            number: Some(answer.number),
         };
         let (cache, repo, mb, head) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
         let (files, unified) = (answer.files.clone(), answer.unified.clone());
-        let stored = tokio::task::spawn_blocking(move || {
-            cache.put(&repo, &mb, &head, &meta, &files, &unified)
-        })
-        .await;
-        if let Ok(Err(e)) = stored {
+        let stored = self
+            .blocking(move || cache.put(&repo, &mb, &head, &meta, &files, &unified))
+            .await;
+        if let Some(Err(e)) = stored {
             // The answer is still right; only the next request pays again.
             tracing::warn!(error = %e, "could not cache a diff");
         }
+    }
+}
+
+/// A cached answer's `fallback_reason` for a request of PR `number`: the stored one
+/// when it was computed for this PR, else where the answer really came from.
+fn reason_for(meta: &CacheMeta, repo: &RepoName, number: PrNumber) -> Option<String> {
+    match (&meta.fallback_reason, meta.number) {
+        (None, _) => None,
+        (Some(reason), Some(n)) if n == number.0 => Some(reason.clone()),
+        (Some(reason), Some(n)) => Some(format!(
+            "served from the diff cache: {repo}#{n} has the same commits, and its diff came from the git mirror ({reason})"
+        )),
+        (Some(reason), None) => Some(format!(
+            "served from the diff cache: these commits were diffed from the git mirror for another request ({reason})"
+        )),
     }
 }
 

@@ -181,6 +181,20 @@ async fn prepare(
         .map_err(error)?;
     let whole = filter.is_all() && query.max_bytes.is_none();
     let gzip = whole && accepts_gzip(headers);
+    // The first request for a whole answer encodes it (JSON, gzip) once for all;
+    // a big diff takes long enough to stall an async thread, so it runs aside.
+    if filter.is_all() {
+        let (a, files) = (answer.clone(), route == "files");
+        state
+            .diffs
+            .blocking(move || match (files, gzip) {
+                (true, true) => drop(a.json_gzip()),
+                (true, false) => drop(a.json()),
+                (false, true) => drop(a.unified_gzip()),
+                (false, false) => {}
+            })
+            .await;
+    }
     let etag = match gzip {
         true => gzip_etag(&answer.etag),
         false => etag_for(&answer, route, &query),

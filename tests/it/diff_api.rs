@@ -65,6 +65,8 @@ pub(crate) async fn setup_with(configure: impl FnOnce(&mut SettingsArgs)) -> Set
         "main moves on",
     );
     b.pull(1, "feature");
+    // #2 has the same commits as #1 (a reopened or duplicated PR).
+    b.pull(2, "feature");
     let bare = b.publish();
     let fake = FakeGitHub::start().await;
     fake.add_repo(
@@ -77,6 +79,7 @@ pub(crate) async fn setup_with(configure: impl FnOnce(&mut SettingsArgs)) -> Set
         },
     );
     fake.add_pull("acme", "widgets", 1);
+    fake.add_pull("acme", "widgets", 2);
     let mut args = app_args(&tmp.path().join("data"), &fake);
     configure(&mut args);
     let svc = TestService::start_with(args, |_| {}).await;

@@ -131,3 +131,40 @@ async fn a_burst_over_http_asks_github_once_for_the_pull() {
     assert_eq!(pull_lookups(&s, 1), 1);
     assert!(compares(&s) <= 1);
 }
+
+#[tokio::test]
+async fn two_prs_with_the_same_commits_are_each_told_where_their_answer_came_from() {
+    let s = setup().await;
+    s.fake.fault(
+        "GET",
+        "/repos/acme/widgets/pulls/1/files",
+        Fault::Status(404),
+        10,
+    );
+    let first = s.get("/v1/repos/acme/widgets/pulls/1/files").await;
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first["source"], "git");
+    assert_eq!(first["fallback_reason"], "files endpoint returned 404");
+
+    // #2's files endpoint works; its answer comes from #1's cached diff.
+    let second = s.get("/v1/repos/acme/widgets/pulls/2/files").await;
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(second["number"], 2);
+    assert_eq!(second["repository"], "acme/widgets");
+    assert_eq!(second["files"], first["files"]);
+    let reason = second["fallback_reason"].as_str().unwrap_or_default();
+    assert_ne!(
+        reason, "files endpoint returned 404",
+        "#1's reason told to #2"
+    );
+    assert!(
+        reason.starts_with("served from the diff cache") && reason.contains("acme/widgets#1"),
+        "{second}"
+    );
+
+    // #1 asked again still hears its own reason, not #2's.
+    let again = s.get("/v1/repos/acme/widgets/pulls/1/files").await;
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["number"], 1);
+    assert_eq!(again["fallback_reason"], "files endpoint returned 404");
+}
