@@ -274,6 +274,8 @@ pub fn diff_service(
         cache_bytes: 1 << 30,
         memory_bytes: 256 << 20,
         git_threads: 4,
+        fetch_threads: 8,
+        fetch_timeout: settings.git_fetch_timeout,
         head_ttl: std::time::Duration::from_secs(5),
     };
     DiffService::new(github, config).context("RESPONDER_DATA_DIR: cannot create the diff cache")

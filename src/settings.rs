@@ -82,6 +82,11 @@ pub struct SettingsArgs {
     /// refuses a longer `--ttl`, and the agent API refuses tokens that grant more.
     #[arg(long, env = "RESPONDER_AGENT_TOKEN_MAX_TTL", default_value = "30d")]
     pub agent_token_max_ttl: String,
+
+    /// Longest a git fetch for a diff may take (`30s`, `10m`); past it the request
+    /// gets 504 `git_fetch_timeout`.
+    #[arg(long, env = "RESPONDER_GIT_FETCH_TIMEOUT", default_value = "10m")]
+    pub git_fetch_timeout: String,
 }
 
 impl Default for SettingsArgs {
@@ -104,6 +109,7 @@ impl Default for SettingsArgs {
             header_timeout: "10s".into(),
             max_connections: "1024".into(),
             agent_token_max_ttl: "30d".into(),
+            git_fetch_timeout: "10m".into(),
         }
     }
 }
@@ -145,6 +151,7 @@ pub struct Settings {
     pub max_connections: usize,
     /// The longest lifetime an agent token may have, in seconds.
     pub agent_token_max_ttl: i64,
+    pub git_fetch_timeout: Duration,
 }
 
 /// A setting that cannot be used, with the variable's name and what to do.
@@ -314,6 +321,18 @@ impl Settings {
             &mut problems,
         );
 
+        let git_fetch_timeout = match crate::agent_token::parse_ttl(&args.git_fetch_timeout) {
+            Ok(secs) if secs > 0 => Duration::from_secs(secs as u64),
+            Ok(_) | Err(_) => {
+                problems.push(err(
+                    "RESPONDER_GIT_FETCH_TIMEOUT",
+                    format!("{:?} is not a positive duration", args.git_fetch_timeout),
+                    "Set a duration such as 90s or 10m.",
+                ));
+                Duration::ZERO
+            }
+        };
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -332,6 +351,7 @@ impl Settings {
             header_timeout,
             max_connections,
             agent_token_max_ttl,
+            git_fetch_timeout,
         })
     }
 

@@ -184,6 +184,7 @@ impl DiffError {
             Self::PrNotFound { .. } => "pr_not_found",
             Self::NotInstalled { .. } => "not_installed",
             Self::GitFetch(e) if e.kind() == GitErrorKind::NotFound => "git_ref_not_found",
+            Self::GitFetch(e) if e.kind() == GitErrorKind::Timeout => "git_fetch_timeout",
             Self::GitFetch(_) => "git_fetch_failed",
             Self::GitHub(_) => "github_unavailable",
             Self::Internal(_) => "internal",

@@ -39,6 +39,10 @@ pub struct CacheMeta {
     pub source: String,
     pub fallback_reason: Option<String>,
     pub base_sha: String,
+    /// The PR the entry was computed for (absent in entries of older versions):
+    /// `fallback_reason` is true of that PR's request, not of another's.
+    #[serde(default)]
+    pub number: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]

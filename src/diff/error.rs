@@ -14,6 +14,8 @@ pub enum GitErrorKind {
     NotFound,
     /// Talking to the server failed; retrying later may work.
     Network,
+    /// The server stalled or was too slow: the fetch was given up at its deadline.
+    Timeout,
     /// The local mirror is damaged; it is rebuilt on the next fetch.
     Corrupt,
     Other,
@@ -29,6 +31,14 @@ pub enum GitError {
     NotFound { repo: String, what: String },
     #[error("network error while fetching {repo}: {message}; retry later")]
     Network { repo: String, message: String },
+    #[error(
+        "fetching {repo} did not finish within {after_secs} s ({doing}); the git server stalled or is too slow, retry later"
+    )]
+    Timeout {
+        repo: String,
+        after_secs: u64,
+        doing: String,
+    },
     #[error(
         "the local git mirror of {repo} is damaged ({message}); it will be rebuilt on the next fetch"
     )]
@@ -47,6 +57,7 @@ impl GitError {
             GitError::Auth { .. } => GitErrorKind::Auth,
             GitError::NotFound { .. } => GitErrorKind::NotFound,
             GitError::Network { .. } => GitErrorKind::Network,
+            GitError::Timeout { .. } => GitErrorKind::Timeout,
             GitError::Corrupt { .. } => GitErrorKind::Corrupt,
             GitError::Other { .. } => GitErrorKind::Other,
         }
@@ -57,6 +68,14 @@ impl GitError {
             repo: repo.to_owned(),
             doing: doing.to_owned(),
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn timeout(repo: &str, after: std::time::Duration, doing: &str) -> Self {
+        GitError::Timeout {
+            repo: repo.to_owned(),
+            after_secs: after.as_secs_f64().ceil() as u64,
+            doing: doing.to_owned(),
         }
     }
 
@@ -83,6 +102,15 @@ impl GitError {
             GitError::Corrupt { repo, message } => GitError::Corrupt {
                 repo,
                 message: s(message),
+            },
+            GitError::Timeout {
+                repo,
+                after_secs,
+                doing,
+            } => GitError::Timeout {
+                repo,
+                after_secs,
+                doing: s(doing),
             },
             GitError::Other {
                 repo,

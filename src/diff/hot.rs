@@ -1,5 +1,7 @@
-//! The in-memory layer in front of the disk cache: recent answers by (repo,
-//! merge-base, head), ready to send, under a byte budget with LRU eviction.
+//! The in-memory layer in front of the disk cache: recent answers by (repo, PR,
+//! merge-base, head), ready to send, under a byte budget with LRU eviction. Keyed
+//! by PR too: an answer names its PR and says why it came from where it did, and
+//! two PRs with the same commits must each be told their own.
 //!
 //! Purpose: a warm request costs a map lookup, not a disk read and a JSON parse.
 
@@ -7,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::answer::DiffAnswer;
-use crate::types::{RepoName, Sha};
+use crate::types::{PrNumber, RepoName, Sha};
 
-type Key = (RepoName, Sha, Sha);
+type Key = (RepoName, PrNumber, Sha, Sha);
 
 pub struct HotCache {
     budget: usize,
@@ -31,17 +33,24 @@ impl HotCache {
         }
     }
 
-    pub fn get(&self, repo: &RepoName, mb: &Sha, head: &Sha) -> Option<Arc<DiffAnswer>> {
+    pub fn get(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        mb: &Sha,
+        head: &Sha,
+    ) -> Option<Arc<DiffAnswer>> {
         let mut inner = self.inner.lock().unwrap();
         inner.clock += 1;
         let now = inner.clock;
-        let key = (repo.clone(), mb.clone(), head.clone());
+        let key = (repo.clone(), number, mb.clone(), head.clone());
         let (answer, used) = inner.entries.get_mut(&key)?;
         *used = now;
         Some(answer.clone())
     }
 
     pub fn put(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: Arc<DiffAnswer>) {
+        let number = PrNumber(answer.number);
         let weight = answer.weight();
         if weight > self.budget {
             return;
@@ -49,10 +58,10 @@ impl HotCache {
         let mut inner = self.inner.lock().unwrap();
         inner.clock += 1;
         let now = inner.clock;
-        if let Some((old, _)) = inner
-            .entries
-            .insert((repo.clone(), mb.clone(), head.clone()), (answer, now))
-        {
+        if let Some((old, _)) = inner.entries.insert(
+            (repo.clone(), number, mb.clone(), head.clone()),
+            (answer, now),
+        ) {
             inner.bytes -= old.weight();
         }
         inner.bytes += weight;

@@ -12,10 +12,17 @@
 //! it when a process dies (so it can never go stale itself), and nothing grows per
 //! repository in memory. Waiting blocks the calling thread: call `fetch` from the
 //! bounded blocking pool (`GitPool`).
+//!
+//! Timeouts: a server that accepts a fetch and then stalls must not hold a thread
+//! for ever. libgit2 gives up a connection attempt after `CONNECT_TIMEOUT` and a
+//! read or write that sees no byte for `STALL_TIMEOUT` (process-wide options, set
+//! once); a server that trickles just enough to dodge that is cut off at the
+//! fetch's overall deadline by the progress callbacks, which cancel the fetch.
 
 use std::cell::Cell;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 use std::time::{Duration, Instant, SystemTime};
 
 use git2::{
@@ -25,6 +32,13 @@ use git2::{
 
 use super::error::GitError;
 use crate::types::{PrNumber, RepoName, Secret, Sha};
+
+/// How long libgit2 waits for a TCP connection to the git server.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long libgit2 waits for the next byte from (or room to write to) the server.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// A fetch's overall deadline unless `with_fetch_timeout` says otherwise.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a fetch did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +55,7 @@ pub struct FetchStats {
 #[derive(Debug, Clone)]
 pub struct Mirrors {
     root: PathBuf,
+    fetch_timeout: Duration,
 }
 
 /// The refspecs that bring a pull request and its base branch into a mirror, under
@@ -58,7 +73,20 @@ pub fn pr_refspecs(pr: PrNumber, base_branch: &str) -> Option<Vec<String>> {
 
 impl Mirrors {
     pub fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self {
+            root,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+        }
+    }
+
+    /// Gives every fetch at most `timeout` from start to finish.
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    pub fn fetch_timeout(&self) -> Duration {
+        self.fetch_timeout
     }
 
     pub fn root(&self) -> &Path {
@@ -112,7 +140,9 @@ impl Mirrors {
             Some(t) => e.scrubbed(t.expose()),
             None => e,
         };
+        set_socket_timeouts();
         let started = Instant::now();
+        let deadline = started + self.fetch_timeout;
         let _lock = self
             .lock(repo)
             .map_err(|e| io_error(&label, "taking the fetch lock", &e))?;
@@ -153,6 +183,9 @@ impl Mirrors {
                 )),
             }
         });
+        // Returning false cancels the fetch: the deadline is checked whenever the
+        // server sends anything, so a trickling server cannot keep it going.
+        callbacks.sideband_progress(|_| Instant::now() < deadline);
         let mut last_report = Instant::now();
         callbacks.transfer_progress(|p| {
             if last_report.elapsed() >= Duration::from_secs(1)
@@ -168,7 +201,7 @@ impl Mirrors {
                     "fetch progress"
                 );
             }
-            true
+            Instant::now() < deadline
         });
         let mut proxy = ProxyOptions::new();
         proxy.auto();
@@ -180,9 +213,12 @@ impl Mirrors {
 
         tracing::info!(repo = %label, refspecs = ?refspecs, "fetching into mirror");
         let doing = format!("fetching {}", refspecs.join(", "));
-        remote
-            .fetch(refspecs, Some(&mut opts), None)
-            .map_err(|e| scrub(GitError::from_git(&label, &doing, &e)))?;
+        remote.fetch(refspecs, Some(&mut opts), None).map_err(|e| {
+            match Instant::now() >= deadline {
+                true => GitError::timeout(&label, self.fetch_timeout, &doing),
+                false => scrub(GitError::from_git(&label, &doing, &e)),
+            }
+        })?;
         drop(opts);
 
         let advertised: Vec<String> = remote
@@ -275,6 +311,23 @@ impl Mirrors {
         Repository::open_bare(path)
             .map_err(|e| GitError::from_git(&label, "opening the new mirror", &e))
     }
+}
+
+/// libgit2's socket timeouts are process-wide; every mirror uses the same.
+fn set_socket_timeouts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let ms = |d: Duration| d.as_millis() as i32;
+        // SAFETY: these only store an int that libgit2 reads when it opens a
+        // socket; nothing else touches these options.
+        let set = unsafe {
+            git2::opts::set_server_connect_timeout_in_milliseconds(ms(CONNECT_TIMEOUT))
+                .and_then(|_| git2::opts::set_server_timeout_in_milliseconds(ms(STALL_TIMEOUT)))
+        };
+        if let Err(e) = set {
+            tracing::warn!(error = %e.message(), "libgit2 refused its socket timeouts; only the fetch deadline applies");
+        }
+    });
 }
 
 fn io_error(repo: &str, doing: &str, e: &std::io::Error) -> GitError {

@@ -10,6 +10,7 @@ mod hot;
 pub mod mirror;
 pub mod model;
 pub mod pool;
+pub mod recent;
 mod rename;
 pub mod service;
 pub mod view;

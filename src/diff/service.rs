@@ -6,25 +6,29 @@
 //! file has a patch, the unified diff covers every file); otherwise the mirror is used
 //! and the reason recorded. Identical concurrent requests share one computation.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::answer::{DiffAnswer, DiffError, Source, Via};
 use super::cache::{CacheMeta, DiffCache, etag};
 use super::engine;
-use super::error::GitErrorKind;
+use super::error::{GitError, GitErrorKind};
 use super::flight::SingleFlight;
 use super::hot::HotCache;
 use super::mirror::{Mirrors, pr_refspecs};
 use super::model::{FileEntry, FileStatus};
 use super::pool::GitPool;
+use super::recent::Recent;
 use crate::github::{DiffEntry, GitHub, GitHubError, PullRequest};
 use crate::types::{PrNumber, RepoName, Sha};
 
 /// GitHub's files endpoint lists at most this many files, silently.
 const FILES_CAP: usize = 3000;
+/// Cache reads and writes, and gzip of whole answers, at once (off the async threads).
+const DISK_THREADS: usize = 4;
+/// PR heads and merge bases remembered at most (each entry is a few hundred bytes).
+const REMEMBERED: usize = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct DiffConfig {
@@ -33,14 +37,21 @@ pub struct DiffConfig {
     pub cache_bytes: u64,
     /// Recent answers kept in memory, ready to send.
     pub memory_bytes: usize,
-    /// Blocking git work at once.
+    /// Blocking git work (diffs, merge bases) at once.
     pub git_threads: usize,
+    /// Fetches at once. They wait on the network, not the CPU, so they have their
+    /// own budget: stalled git servers never hold the slots diffs need.
+    pub fetch_threads: usize,
+    /// A fetch's deadline, from asking for a slot to the last byte.
+    pub fetch_timeout: Duration,
     /// How long a PR's head is trusted without asking GitHub again.
     pub head_ttl: Duration,
 }
 
 type FlightKey = (RepoName, PrNumber, Option<Sha>, Via);
 type Flight = Result<Arc<DiffAnswer>, DiffError>;
+type PullKey = (RepoName, PrNumber);
+type BaseKey = (RepoName, Sha, Sha);
 
 pub struct DiffService {
     github: Arc<dyn GitHub>,
@@ -48,11 +59,17 @@ pub struct DiffService {
     cache: Arc<DiffCache>,
     hot: HotCache,
     pool: GitPool,
+    /// One fetch per repository at a time (the mirror's lock allows no more).
+    fetches: GitPool,
     flights: SingleFlight<FlightKey, Flight>,
+    /// A burst of cold requests asks GitHub for the PR and its merge base once each.
+    pull_flights: SingleFlight<PullKey, Result<PullRequest, GitHubError>>,
+    base_flights: SingleFlight<BaseKey, Result<Sha, GitHubError>>,
+    /// Bounds blocking disk and compression work done for requests.
+    disk: Arc<tokio::sync::Semaphore>,
     server_url: String,
-    head_ttl: Duration,
-    heads: Mutex<HashMap<(RepoName, PrNumber), (Instant, PullRequest)>>,
-    merge_bases: Mutex<HashMap<(RepoName, Sha, Sha), Sha>>,
+    heads: Recent<PullKey, PullRequest>,
+    merge_bases: Recent<BaseKey, Sha>,
 }
 
 impl DiffService {
@@ -61,15 +78,20 @@ impl DiffService {
             .map_err(|e| DiffError::Internal(e.to_string()))?;
         Ok(Arc::new(Self {
             github,
-            mirrors: Mirrors::new(config.data_dir.join("git")),
+            mirrors: Mirrors::new(config.data_dir.join("git"))
+                .with_fetch_timeout(config.fetch_timeout),
             cache: Arc::new(cache),
             hot: HotCache::new(config.memory_bytes),
             pool: GitPool::new(config.git_threads),
+            fetches: GitPool::with_per_repo(config.fetch_threads, 1),
             flights: SingleFlight::new(),
+            pull_flights: SingleFlight::new(),
+            base_flights: SingleFlight::new(),
+            disk: Arc::new(tokio::sync::Semaphore::new(DISK_THREADS)),
             server_url: config.server_url.trim_end_matches('/').to_string(),
-            head_ttl: config.head_ttl,
-            heads: Mutex::new(HashMap::new()),
-            merge_bases: Mutex::new(HashMap::new()),
+            heads: Recent::new(REMEMBERED, Some(config.head_ttl)),
+            // A merge base of two fixed commits never changes.
+            merge_bases: Recent::new(REMEMBERED, None),
         }))
     }
 
@@ -90,7 +112,7 @@ impl DiffService {
         };
         if let Ok(pr) = &meta
             && let Some(mb) = self.known_merge_base(repo, pr).await
-            && let Some(answer) = self.cached(repo, number, pr, &mb, via)
+            && let Some(answer) = self.cached(repo, number, pr, &mb, via).await
         {
             return Ok(answer);
         }
@@ -111,56 +133,84 @@ impl DiffService {
             .map_err(|e| DiffError::Internal(e.to_string()))?
     }
 
-    async fn pull(&self, repo: &RepoName, number: PrNumber) -> Result<PullRequest, GitHubError> {
+    /// The PR as GitHub has it now (trusted for `head_ttl`); concurrent callers
+    /// share one `GET pulls/N`.
+    async fn pull(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        number: PrNumber,
+    ) -> Result<PullRequest, GitHubError> {
         let key = (repo.clone(), number);
-        if let Some((at, pr)) = self.heads.lock().unwrap().get(&key)
-            && at.elapsed() < self.head_ttl
-        {
-            return Ok(pr.clone());
+        if let Some(pr) = self.heads.get(&key) {
+            return Ok(pr);
         }
-        let pr = self.github.pull(repo, number).await?;
-        self.heads
-            .lock()
-            .unwrap()
-            .insert(key, (Instant::now(), pr.clone()));
-        Ok(pr)
+        let (this, k) = (self.clone(), key.clone());
+        let asked = async move {
+            // A caller that missed the memory just before the last flight landed
+            // starts a new flight: it finds the answer here instead of asking again.
+            if let Some(pr) = this.heads.get(&k) {
+                return Ok(pr);
+            }
+            let pr = this.github.pull(&k.0, k.1).await?;
+            this.heads.insert(k, pr.clone());
+            Ok(pr)
+        };
+        self.pull_flights
+            .run(key, asked)
+            .await
+            .unwrap_or_else(|e| Err(abandoned(repo, e)))
     }
 
-    /// The merge base without fetching: remembered, read from the mirror, or asked of GitHub.
-    async fn known_merge_base(&self, repo: &RepoName, pr: &PullRequest) -> Option<Sha> {
+    /// The merge base without fetching, or `None` when neither the mirror nor
+    /// GitHub can say.
+    async fn known_merge_base(self: &Arc<Self>, repo: &RepoName, pr: &PullRequest) -> Option<Sha> {
+        self.merge_base(repo, pr).await.ok()
+    }
+
+    /// The merge base: remembered, read from the mirror, or asked of GitHub (one
+    /// `compare` for all concurrent callers).
+    async fn merge_base(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        pr: &PullRequest,
+    ) -> Result<Sha, GitHubError> {
         let key = (repo.clone(), pr.base.sha.clone(), pr.head.sha.clone());
-        if let Some(mb) = self.merge_bases.lock().unwrap().get(&key) {
-            return Some(mb.clone());
+        if let Some(mb) = self.merge_bases.get(&key) {
+            return Ok(mb);
         }
-        let path = self.mirrors.path_for(repo);
-        let (base, head) = (pr.base.sha.clone(), pr.head.sha.clone());
-        let local = self
-            .pool
-            .run(move || engine::merge_base(&path, &base, &head))
-            .await
-            .ok()
-            .flatten();
-        let mb = match local {
-            Some(mb) => mb,
-            None => self
-                .github
-                .merge_base(repo, &pr.base.sha, &pr.head.sha)
+        let (this, k) = (self.clone(), key.clone());
+        let asked = async move {
+            if let Some(mb) = this.merge_bases.get(&k) {
+                return Ok(mb);
+            }
+            let (repo, base, head) = (&k.0, &k.1, &k.2);
+            let path = this.mirrors.path_for(repo);
+            let (b, h) = (base.clone(), head.clone());
+            let local = this
+                .pool
+                .run(repo, move || engine::merge_base(&path, &b, &h))
                 .await
-                .ok()?,
+                .ok()
+                .flatten();
+            let mb = match local {
+                Some(mb) => mb,
+                None => this.github.merge_base(repo, base, head).await?,
+            };
+            this.remember_merge_base(repo, base, head, &mb);
+            Ok(mb)
         };
-        self.remember_merge_base(repo, &pr.base.sha, &pr.head.sha, &mb);
-        Some(mb)
+        self.base_flights
+            .run(key, asked)
+            .await
+            .unwrap_or_else(|e| Err(abandoned(repo, e)))
     }
 
     fn remember_merge_base(&self, repo: &RepoName, base: &Sha, head: &Sha, mb: &Sha) {
-        let mut map = self.merge_bases.lock().unwrap();
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        map.insert((repo.clone(), base.clone(), head.clone()), mb.clone());
+        self.merge_bases
+            .insert((repo.clone(), base.clone(), head.clone()), mb.clone());
     }
 
-    fn cached(
+    async fn cached(
         &self,
         repo: &RepoName,
         number: PrNumber,
@@ -175,14 +225,19 @@ impl DiffService {
         let head = &pr.head.sha;
         if let Some(answer) = self
             .hot
-            .get(repo, mb, head)
-            .filter(|a| a.number == number.0 && wanted(a.source))
+            .get(repo, number, mb, head)
+            .filter(|a| wanted(a.source))
         {
             metrics::counter!("responder_diff_requests_total", "outcome" => "memory_hit")
                 .increment(1);
             return Some(answer);
         }
-        let hit = self.cache.get(repo, mb, head).ok().flatten()?;
+        let (cache, r, m, h) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
+        let hit = self
+            .blocking(move || cache.get(&r, &m, &h))
+            .await?
+            .ok()
+            .flatten()?;
         let source = if hit.meta.source == "git" {
             Source::Git
         } else {
@@ -192,6 +247,7 @@ impl DiffService {
             return None;
         }
         metrics::counter!("responder_diff_requests_total", "outcome" => "cache_hit").increment(1);
+        let reason = reason_for(&hit.meta, repo, number);
         let answer = Arc::new(DiffAnswer::new(
             repo.to_string(),
             number.0,
@@ -199,7 +255,7 @@ impl DiffService {
             head.to_string(),
             mb.to_string(),
             source,
-            hit.meta.fallback_reason,
+            reason,
             None,
             hit.files,
             hit.unified.into(),
@@ -210,7 +266,7 @@ impl DiffService {
     }
 
     async fn compute(
-        &self,
+        self: &Arc<Self>,
         repo: &RepoName,
         number: PrNumber,
         meta: Result<PullRequest, GitHubError>,
@@ -235,7 +291,7 @@ impl DiffService {
     }
 
     async fn via_api(
-        &self,
+        self: &Arc<Self>,
         repo: &RepoName,
         number: PrNumber,
         pr: &PullRequest,
@@ -274,12 +330,7 @@ impl DiffService {
                 Vec::new()
             }
         };
-        let merge_base = self
-            .github
-            .merge_base(repo, &pr.base.sha, &pr.head.sha)
-            .await
-            .map_err(Incomplete::Error)?;
-        self.remember_merge_base(repo, &pr.base.sha, &pr.head.sha, &merge_base);
+        let merge_base = self.merge_base(repo, pr).await.map_err(Incomplete::Error)?;
         let answer = Arc::new(DiffAnswer::new(
             repo.to_string(),
             number.0,
@@ -302,7 +353,7 @@ impl DiffService {
     }
 
     async fn via_git(
-        &self,
+        self: &Arc<Self>,
         repo: &RepoName,
         number: PrNumber,
         pr: Option<PullRequest>,
@@ -340,19 +391,22 @@ impl DiffService {
             ))
         })?;
         let url = format!("{}/{}/{}.git", self.server_url, repo.owner(), repo.name());
-        let (mirrors, repo2) = (self.mirrors.clone(), repo.clone());
         let head_ref = format!("refs/pull/{number}/head");
         let base_ref = format!("refs/heads/{base_branch}");
         let started = Instant::now();
-        let local = self
-            .pool
-            .run(move || {
-                mirrors.fetch(&repo2, &url, token.as_ref(), &refspecs)?;
-                let head = mirrors.resolve(&repo2, &head_ref)?;
-                let base = mirrors.resolve(&repo2, &base_ref)?;
-                engine::diff(&mirrors.path_for(&repo2), &base, &head)
-            })
-            .await;
+        let local = match self.fetch(repo, url, token, refspecs).await {
+            Ok(()) => {
+                let (mirrors, repo2) = (self.mirrors.clone(), repo.clone());
+                self.pool
+                    .run(repo, move || {
+                        let head = mirrors.resolve(&repo2, &head_ref)?;
+                        let base = mirrors.resolve(&repo2, &base_ref)?;
+                        engine::diff(&mirrors.path_for(&repo2), &base, &head)
+                    })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let local = match local {
             Ok(l) => l,
             Err(e) if e.kind() == GitErrorKind::NotFound && api_said.is_some() => {
@@ -386,23 +440,88 @@ impl DiffService {
         Ok(answer)
     }
 
+    /// Runs blocking disk or compression work off the async threads, a few at once;
+    /// `None` if it panicked.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let _permit = self.disk.acquire().await.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
+    }
+
+    /// Fetches into the mirror within the deadline. Past it the caller gets
+    /// `Timeout` even when libgit2 is still blocked in a silent read: the thread
+    /// keeps its slots until libgit2's own socket timeout ends it.
+    async fn fetch(
+        &self,
+        repo: &RepoName,
+        url: String,
+        token: Option<crate::types::Secret>,
+        refspecs: Vec<String>,
+    ) -> Result<(), GitError> {
+        let (mirrors, repo2) = (self.mirrors.clone(), repo.clone());
+        let work = self.fetches.run(repo, move || {
+            mirrors
+                .fetch(&repo2, &url, token.as_ref(), &refspecs)
+                .map(drop)
+        });
+        let limit = self.mirrors.fetch_timeout();
+        // A moment past libgit2's own deadline, so a fetch that can still be
+        // cancelled (bytes are arriving) says so itself; this covers a silent one.
+        match tokio::time::timeout(limit + Duration::from_millis(500), work).await {
+            Ok(done) => done,
+            Err(_) => {
+                metrics::counter!("responder_git_fetch_timeouts_total").increment(1);
+                Err(GitError::timeout(
+                    &repo.full(),
+                    limit,
+                    "waiting for a git server that stopped answering",
+                ))
+            }
+        }
+    }
+
     async fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &Arc<DiffAnswer>) {
         self.hot.put(repo, mb, head, answer.clone());
         let meta = CacheMeta {
             source: answer.source.as_str().to_string(),
             fallback_reason: answer.fallback_reason.clone(),
             base_sha: answer.base_sha.clone(),
+            number: Some(answer.number),
         };
         let (cache, repo, mb, head) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
         let (files, unified) = (answer.files.clone(), answer.unified.clone());
-        let stored = tokio::task::spawn_blocking(move || {
-            cache.put(&repo, &mb, &head, &meta, &files, &unified)
-        })
-        .await;
-        if let Ok(Err(e)) = stored {
+        let stored = self
+            .blocking(move || cache.put(&repo, &mb, &head, &meta, &files, &unified))
+            .await;
+        if let Some(Err(e)) = stored {
             // The answer is still right; only the next request pays again.
             tracing::warn!(error = %e, "could not cache a diff");
         }
+    }
+}
+
+/// A cached answer's `fallback_reason` for a request of PR `number`: the stored one
+/// when it was computed for this PR, else where the answer really came from.
+fn reason_for(meta: &CacheMeta, repo: &RepoName, number: PrNumber) -> Option<String> {
+    match (&meta.fallback_reason, meta.number) {
+        (None, _) => None,
+        (Some(reason), Some(n)) if n == number.0 => Some(reason.clone()),
+        (Some(reason), Some(n)) => Some(format!(
+            "served from the diff cache: {repo}#{n} has the same commits, and its diff came from the git mirror ({reason})"
+        )),
+        (Some(reason), None) => Some(format!(
+            "served from the diff cache: these commits were diffed from the git mirror for another request ({reason})"
+        )),
+    }
+}
+
+/// A shared GitHub lookup that ended without an answer (its task panicked).
+fn abandoned(repo: &RepoName, e: super::flight::Abandoned) -> GitHubError {
+    GitHubError::Transport {
+        what: format!("a lookup for {repo}"),
+        message: e.to_string(),
     }
 }
 

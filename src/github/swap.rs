@@ -5,6 +5,15 @@
 //! `Arc<dyn GitHub>` from startup; after setup they must sign with the new App key
 //! without a restart. A call already under way finishes on the client it started
 //! with. It must never hold its lock across an `.await`.
+//!
+//! Why a wrapper and not `AppClient` swapping its own credentials: what changes at
+//! setup is the whole client (App id, key, and with them every cached installation
+//! token and installation lookup, which belong to the old App and must not leak into
+//! the new one); replacing one `Arc` drops all of that at once, and a call already
+//! under way keeps a consistent client. Swapping inside `AppClient` would put its
+//! transport, token cache and installation map behind locks taken on every request.
+//! The price is this file's delegation: a new `GitHub` method must be added here
+//! too (the compiler says so, since the trait has no default methods).
 
 use std::sync::{Arc, RwLock};
 

@@ -12,7 +12,7 @@ use super::AppState;
 use super::agent::AgentAuth;
 use super::error::ApiError;
 use crate::diff::view::{self, PathFilter};
-use crate::diff::{DiffAnswer, DiffError, Via};
+use crate::diff::{DiffAnswer, DiffError, GitErrorKind, Via};
 use crate::types::{PrNumber, RepoName};
 
 struct Query {
@@ -79,6 +79,7 @@ fn target(
 fn error(e: DiffError) -> ApiError {
     let status = match &e {
         DiffError::PrNotFound { .. } | DiffError::NotInstalled { .. } => StatusCode::NOT_FOUND,
+        DiffError::GitFetch(g) if g.kind() == GitErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         DiffError::GitFetch(_) | DiffError::GitHub(_) => StatusCode::BAD_GATEWAY,
         DiffError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -180,6 +181,20 @@ async fn prepare(
         .map_err(error)?;
     let whole = filter.is_all() && query.max_bytes.is_none();
     let gzip = whole && accepts_gzip(headers);
+    // The first request for a whole answer encodes it (JSON, gzip) once for all;
+    // a big diff takes long enough to stall an async thread, so it runs aside.
+    if filter.is_all() {
+        let (a, files) = (answer.clone(), route == "files");
+        state
+            .diffs
+            .blocking(move || match (files, gzip) {
+                (true, true) => drop(a.json_gzip()),
+                (true, false) => drop(a.json()),
+                (false, true) => drop(a.unified_gzip()),
+                (false, false) => {}
+            })
+            .await;
+    }
     let etag = match gzip {
         true => gzip_etag(&answer.etag),
         false => etag_for(&answer, route, &query),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use responder::settings::SettingsArgs;
 use serde_json::Value;
 
 use crate::support::fake_github::{FakeGitHub, Fault, RepoOpts};
@@ -10,16 +11,21 @@ use crate::support::service::{TestService, agent_token, app_args};
 
 const INSTALLATION: u64 = 5;
 
-struct Setup {
-    fake: FakeGitHub,
-    svc: TestService,
-    token: String,
-    _tmp: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) fake: FakeGitHub,
+    pub(crate) svc: TestService,
+    pub(crate) token: String,
+    pub(crate) _tmp: tempfile::TempDir,
 }
 
 /// `acme/widgets`: main moves on after the PR branched; the PR renames, deletes, adds
 /// a binary file, a non-ASCII path and a file without a final newline.
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+/// [`setup`] with settings changed by `configure`.
+pub(crate) async fn setup_with(configure: impl FnOnce(&mut SettingsArgs)) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let mut b = RepoBuilder::new(&tmp.path().join("src"));
     let long: String = (0..40)
@@ -59,6 +65,8 @@ async fn setup() -> Setup {
         "main moves on",
     );
     b.pull(1, "feature");
+    // #2 has the same commits as #1 (a reopened or duplicated PR).
+    b.pull(2, "feature");
     let bare = b.publish();
     let fake = FakeGitHub::start().await;
     fake.add_repo(
@@ -71,7 +79,10 @@ async fn setup() -> Setup {
         },
     );
     fake.add_pull("acme", "widgets", 1);
-    let svc = TestService::start_with(app_args(&tmp.path().join("data"), &fake), |_| {}).await;
+    fake.add_pull("acme", "widgets", 2);
+    let mut args = app_args(&tmp.path().join("data"), &fake);
+    configure(&mut args);
+    let svc = TestService::start_with(args, |_| {}).await;
     let token = agent_token(&["acme/widgets"], &["diff:read"], 3600);
     Setup {
         fake,
@@ -82,7 +93,7 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    async fn get(&self, path_and_query: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path_and_query: &str) -> reqwest::Response {
         self.get_with(path_and_query, &self.token, None).await
     }
 
@@ -101,7 +112,7 @@ impl Setup {
         req.send().await.unwrap()
     }
 
-    async fn files(&self, query: &str) -> Value {
+    pub(crate) async fn files(&self, query: &str) -> Value {
         let resp = self
             .get(&format!("/v1/repos/acme/widgets/pulls/1/files{query}"))
             .await;
@@ -109,7 +120,7 @@ impl Setup {
         resp.json().await.unwrap()
     }
 
-    fn fetches(&self) -> usize {
+    pub(crate) fn fetches(&self) -> usize {
         self.fake
             .requests()
             .iter()

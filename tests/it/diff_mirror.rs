@@ -369,7 +369,7 @@ async fn fifty_identical_cold_requests_make_one_fetch_and_fifty_identical_answer
             let work = {
                 let mirrors = mirrors.clone();
                 async move {
-                    pool.run(move || {
+                    pool.run(&repo(), move || {
                         mirrors.fetch(&repo(), &url, None, &refspecs())?;
                         let base = mirrors.resolve(&repo(), "refs/heads/main")?;
                         let head = mirrors.resolve(&repo(), "refs/pull/1/head")?;

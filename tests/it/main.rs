@@ -9,6 +9,8 @@ mod deploy;
 mod diff_api;
 mod diff_git;
 mod diff_mirror;
+mod diff_shared;
+mod diff_timeouts;
 mod fake_github;
 mod github_client;
 mod http_edge;

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod git_http;
 mod git_repo;
+pub mod git_stall;
 mod paginate;
 mod routes_app;
 mod routes_issues;
@@ -243,6 +244,13 @@ impl FakeGitHub {
             .expect("repo")
             .dropped_patches
             .insert((n, filename.into()));
+    }
+
+    /// Makes the git server of `owner/name` stall (see [`GitStall`]).
+    pub fn stall_git(&self, owner: &str, name: &str, stall: git_stall::GitStall) {
+        self.state()
+            .git_stalls
+            .insert(state::key(owner, name), stall);
     }
 
     /// Makes the files endpoint list at most `n` files (still 200, like GitHub).

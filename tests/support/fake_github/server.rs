@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use super::auth::{Credential, credential, is_authed};
 use super::errors::not_found;
 use super::faults::{self, Fault};
+use super::git_stall::{self, GitStall};
 use super::shapes::Urls;
 use super::state::{LoggedRequest, Shared};
 use super::{git_http, routes_app, routes_issues, routes_manifest, routes_pulls, routes_repos};
@@ -142,6 +143,11 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
     let method = req.method().to_string();
     let full_path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
+    let accept = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (prefix, path) = split_prefix(&full_path);
     let cred = credential(req.headers());
     let with_credential = !matches!(cred, Credential::None);
@@ -181,7 +187,21 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
             }
             let resp = match (prefix, git_path(&path)) {
                 ("", Some((owner, repo, rest))) => {
-                    git_http::serve(shared.clone(), req, &owner, &repo, &rest).await
+                    let stall = shared
+                        .lock()
+                        .expect("state lock")
+                        .git_stalls
+                        .get(&super::state::key(&owner, &repo))
+                        .copied();
+                    match stall {
+                        Some(GitStall::Silent) => git_stall::silent().await,
+                        Some(GitStall::Trickle)
+                            if rest.ends_with("git-upload-pack") && method == "POST" =>
+                        {
+                            git_stall::trickle()
+                        }
+                        _ => git_http::serve(shared.clone(), req, &owner, &repo, &rest).await,
+                    }
                 }
                 _ => {
                     req.extensions_mut().insert(urls);
@@ -204,6 +224,7 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
             method,
             path,
             query,
+            accept,
             authed,
             with_credential,
             status: resp.status().as_u16(),

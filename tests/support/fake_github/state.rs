@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::faults::FaultRule;
 use super::git_repo::FileDiff;
+use super::git_stall::GitStall;
 
 /// Shared handle on the fake's state.
 pub type Shared = Arc<Mutex<State>>;
@@ -31,6 +32,8 @@ pub struct State {
     pub deliveries: Vec<HookDelivery>,
     pub redeliveries: Vec<u64>,
     pub cap_files: Option<usize>,
+    /// Repositories whose git server stalls (by `key`).
+    pub git_stalls: HashMap<String, GitStall>,
     /// What the App's installations were granted (`issues` → `write`, …): by
     /// default the `default_permissions` of the product's `app.yml`, so a feature
     /// that needs more than the manifest asks for fails here as it would on GitHub.
@@ -154,6 +157,8 @@ pub struct LoggedRequest {
     /// Path without the `/api/v3` prefix (git paths as requested).
     pub path: String,
     pub query: Option<String>,
+    /// The `Accept` header (a PR's diff and its JSON share one path).
+    pub accept: Option<String>,
     /// Whether the request carried a valid App JWT or a live installation token.
     pub authed: bool,
     /// Whether it carried any credential at all, valid or not: a refused request
@@ -187,6 +192,7 @@ impl State {
             deliveries: Vec::new(),
             redeliveries: Vec::new(),
             cap_files: None,
+            git_stalls: HashMap::new(),
             app_permissions: manifest_permissions(),
             manifest_codes: HashMap::new(),
             registered_manifests: Vec::new(),
