@@ -9,6 +9,7 @@ pub mod completions;
 pub mod envelope;
 pub mod handlers;
 pub mod inbox;
+pub mod payloads;
 pub mod redelivery;
 pub mod registry;
 pub mod signature;

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use super::{decode, fail, remember_installation, repo_of};
 use crate::incident::model::declaration::Declaration;
@@ -22,72 +21,9 @@ use crate::incident::service::{
 };
 use crate::incident::text::command::{Command, help_text, parse_command};
 use crate::incident::text::form::parse_incident_form;
-use crate::store::IssueLink;
 use crate::types::{IssueNumber, RepoName};
+use crate::webhook::payloads::{IssueCommentEvent, IssuesEvent};
 use crate::webhook::{Event, Handler, HandlerError};
-
-#[derive(Deserialize)]
-struct User {
-    login: String,
-    #[serde(rename = "type", default)]
-    kind: String,
-}
-
-impl User {
-    fn is_bot(&self) -> bool {
-        self.kind.eq_ignore_ascii_case("bot") || self.login.ends_with("[bot]")
-    }
-}
-
-#[derive(Deserialize)]
-struct Label {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Issue {
-    number: u64,
-    title: String,
-    #[serde(default)]
-    body: Option<String>,
-    html_url: String,
-    user: User,
-    #[serde(default)]
-    labels: Vec<Label>,
-}
-
-impl Issue {
-    fn link(&self) -> IssueLink {
-        IssueLink {
-            number: IssueNumber(self.number),
-            url: self.html_url.clone(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct IssuesPayload {
-    issue: Issue,
-    #[serde(default)]
-    label: Option<Label>,
-    /// Who opened or labelled the issue.
-    #[serde(default)]
-    sender: Option<User>,
-}
-
-#[derive(Deserialize)]
-struct Comment {
-    id: u64,
-    #[serde(default)]
-    body: Option<String>,
-    user: User,
-}
-
-#[derive(Deserialize)]
-struct CommentPayload {
-    issue: Issue,
-    comment: Comment,
-}
 
 /// Answers a user error once on the issue; anything else is handed back as it is.
 async fn answer(
@@ -124,7 +60,7 @@ pub struct IncidentIssueHandler {
 #[async_trait]
 impl Handler for IncidentIssueHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        let p: IssuesPayload = decode(event)?;
+        let p: IssuesEvent = decode(event)?;
         let repo = repo_of(event)?;
         let body = p.issue.body.as_deref().unwrap_or("");
         if is_responder_body(body) {
@@ -233,7 +169,7 @@ pub struct IncidentCommandHandler {
 #[async_trait]
 impl Handler for IncidentCommandHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        let p: CommentPayload = decode(event)?;
+        let p: IssueCommentEvent = decode(event)?;
         if p.comment.user.is_bot() {
             return Ok(());
         }

@@ -10,37 +10,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use super::{decode, fail, remember_installation, repo_of};
 use crate::incident::service::{Closed, IncidentService, IssueClosed};
 use crate::types::IssueNumber;
+use crate::webhook::payloads::IssuesEvent;
 use crate::webhook::{Event, Handler, HandlerError};
-
-#[derive(Deserialize)]
-struct Payload {
-    issue: Issue,
-    #[serde(default)]
-    sender: Option<Sender>,
-}
-
-#[derive(Deserialize)]
-struct Issue {
-    number: u64,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    state_reason: Option<String>,
-    #[serde(default)]
-    closed_at: Option<String>,
-    #[serde(default)]
-    updated_at: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Sender {
-    login: String,
-}
 
 pub struct IncidentCloseHandler {
     pub incidents: Arc<IncidentService>,
@@ -49,7 +24,7 @@ pub struct IncidentCloseHandler {
 #[async_trait]
 impl Handler for IncidentCloseHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        let p: Payload = decode(event)?;
+        let p: IssuesEvent = decode(event)?;
         let repo = repo_of(event)?;
         remember_installation(&self.incidents, event, &repo);
         let number = IssueNumber(p.issue.number);

@@ -2,12 +2,12 @@
 //! and `installation_repositories` events, so API callers need not ask GitHub.
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use std::sync::Arc;
 
 use crate::github::GitHub;
 use crate::store::Store;
+use crate::webhook::payloads::{InstallationEvent, Repository, decode};
 use crate::webhook::{Event, Handler, HandlerError};
 
 pub struct InstallationHandler {
@@ -15,34 +15,7 @@ pub struct InstallationHandler {
     pub github: Arc<dyn GitHub>,
 }
 
-#[derive(Deserialize)]
-struct Payload {
-    installation: Installation,
-    #[serde(default)]
-    repositories: Option<Vec<Repo>>,
-    #[serde(default)]
-    repositories_added: Vec<Repo>,
-    #[serde(default)]
-    repositories_removed: Vec<Repo>,
-}
-
-#[derive(Deserialize)]
-struct Installation {
-    id: i64,
-    account: Account,
-}
-
-#[derive(Deserialize)]
-struct Account {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct Repo {
-    full_name: String,
-}
-
-fn names(repos: &[Repo]) -> Vec<String> {
+fn names(repos: &[Repository]) -> Vec<String> {
     repos
         .iter()
         .map(|r| r.full_name.to_ascii_lowercase())
@@ -52,12 +25,7 @@ fn names(repos: &[Repo]) -> Vec<String> {
 #[async_trait]
 impl Handler for InstallationHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        let p: Payload = serde_json::from_value(event.payload.clone()).map_err(|e| {
-            HandlerError::Fatal(format!(
-                "{} payload lacks installation fields: {e}",
-                event.name
-            ))
-        })?;
+        let p: InstallationEvent = decode(event)?;
         let id = p.installation.id;
         let retry = |e: crate::store::StoreError| HandlerError::Retry(e.to_string());
         match (event.name.as_str(), event.action.as_deref()) {

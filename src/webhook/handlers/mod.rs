@@ -79,10 +79,7 @@ impl Handler for WhenConfigured {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    serde_json::from_value(event.payload.clone())
-        .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))
-}
+use super::payloads::decode;
 
 fn repo_of(event: &Event) -> Result<RepoName, HandlerError> {
     event
