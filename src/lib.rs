@@ -12,6 +12,7 @@ pub mod github;
 pub mod http;
 pub mod incident;
 pub mod periodic;
+pub mod recent;
 pub mod service;
 pub mod settings;
 pub mod setup;

@@ -10,7 +10,7 @@ mod hot;
 pub mod mirror;
 pub mod model;
 pub mod pool;
-pub mod recent;
+pub use crate::recent;
 mod rename;
 pub mod service;
 pub mod view;

@@ -1,8 +1,8 @@
 //! `AppClient`: the `GitHub` trait over GitHub's REST API, as the App (or anonymously
 //! when no App is configured).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -16,6 +16,7 @@ use super::error::GitHubError;
 use super::models::*;
 use super::transport::{Auth, Req, Resp, RetryPolicy, Transport};
 use crate::clock::Clock;
+use crate::recent::Recent;
 use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret, Sha};
 
 /// GitHub's files endpoint never returns more than this many entries.
@@ -23,7 +24,9 @@ pub const FILES_CAP: usize = 3000;
 
 pub struct AppClient {
     transport: Transport,
-    installations: Mutex<HashMap<RepoName, InstallationId>>,
+    /// Which installation covers a repository: bounded, and trusted for an hour
+    /// (installation events also clear it).
+    installations: Recent<RepoName, InstallationId>,
     /// `<slug>[bot]`, asked of GitHub once per set of credentials.
     bot_login: tokio::sync::OnceCell<String>,
 }
@@ -37,15 +40,15 @@ impl AppClient {
     ) -> Result<Self, GitHubError> {
         Ok(Self {
             transport: Transport::new(api_url, app, clock, policy)?,
-            installations: Mutex::new(HashMap::new()),
+            installations: Recent::new(100_000, Some(Duration::from_secs(3600))),
             bot_login: tokio::sync::OnceCell::new(),
         })
     }
 
     /// The installation covering `repo`: remembered, or asked of GitHub once.
     pub async fn installation_for(&self, repo: &RepoName) -> Result<InstallationId, GitHubError> {
-        if let Some(id) = self.installations.lock().unwrap().get(repo) {
-            return Ok(*id);
+        if let Some(id) = self.installations.get(repo) {
+            return Ok(id);
         }
         #[derive(Deserialize)]
         struct Installation {
@@ -66,7 +69,7 @@ impl AppClient {
             Err(e) => return Err(e),
         };
         let id = InstallationId(inst.id);
-        self.installations.lock().unwrap().insert(repo.clone(), id);
+        self.installations.insert(repo.clone(), id);
         Ok(id)
     }
 
@@ -566,14 +569,11 @@ impl GitHub for AppClient {
     }
 
     fn remember_installation(&self, repo: &RepoName, installation: InstallationId) {
-        self.installations
-            .lock()
-            .unwrap()
-            .insert(repo.clone(), installation);
+        self.installations.insert(repo.clone(), installation);
     }
 
     fn forget_installations(&self) {
-        self.installations.lock().unwrap().clear();
+        self.installations.clear();
     }
 }
 

@@ -19,8 +19,8 @@ mod postmortem;
 mod reminders;
 mod replies;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -40,6 +40,7 @@ use crate::incident::render::sandbox::{Sandbox, SandboxConfig};
 use crate::incident::render::view::{bug_title, rca_title};
 use crate::incident::render::{IssueRef, RenderError, Renderer, TemplateKind, builtin_templates};
 use crate::incident::runbook::Runbook;
+use crate::recent::Recent;
 use crate::store::{IncidentRecord, IssueLink, NewIncident, Store, StoreError};
 use crate::types::{IssueNumber, RepoName};
 
@@ -125,7 +126,8 @@ pub struct IncidentService {
     /// Names this process in store leases.
     instance: String,
     /// Labels known to exist, per repository: created at most once per process.
-    labels_ensured: Mutex<HashSet<(RepoName, String)>>,
+    /// Bounded; an hour at most, in case someone deleted one.
+    labels_ensured: Recent<(RepoName, String), ()>,
 }
 
 impl IncidentService {
@@ -151,7 +153,7 @@ impl IncidentService {
             sandbox: Sandbox::new(sandbox),
             locks: locks::KeyLocks::default(),
             instance: uuid::Uuid::new_v4().to_string(),
-            labels_ensured: Mutex::new(HashSet::new()),
+            labels_ensured: Recent::new(10_000, Some(std::time::Duration::from_secs(3600))),
         }
     }
 
@@ -453,7 +455,7 @@ impl IncidentService {
         let specs = ctx.config.label_specs(&ctx.runbook);
         for name in names {
             let key = (repo.clone(), name.clone());
-            if self.labels_ensured.lock().unwrap().contains(&key) {
+            if self.labels_ensured.get(&key).is_some() {
                 continue;
             }
             let (color, description) = specs
@@ -464,7 +466,7 @@ impl IncidentService {
             self.github
                 .ensure_label(repo, &name, color, description)
                 .await?;
-            self.labels_ensured.lock().unwrap().insert(key);
+            self.labels_ensured.insert(key, ());
         }
         Ok(())
     }

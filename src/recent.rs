@@ -1,9 +1,10 @@
 //! `Recent`: a small in-memory map of recent lookups with a size cap and an optional
 //! time to live.
 //!
-//! Purpose: the diff service remembers PR heads and merge bases so a burst of
-//! requests asks GitHub once; every such memory must stay bounded however many
-//! repositories and PRs pass through. It never blocks on anything but its own lock.
+//! Purpose: every in-process memory of GitHub lookups (PR heads and merge bases,
+//! installations, labels known to exist) must stay bounded however many
+//! repositories and PRs pass through; forgetting only costs a lookup again. It
+//! never blocks on anything but its own lock.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -49,6 +50,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Recent<K, V> {
             }
         }
         map.insert(key, (Instant::now(), value));
+    }
+
+    /// Forgets everything (what was remembered may have changed).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     #[allow(clippy::len_without_is_empty)]
