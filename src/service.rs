@@ -59,6 +59,8 @@ pub struct Service {
     /// latter case `spawn_redelivery` starts it once one-click setup has run.
     pub redelivery: Option<RedeliveryConfig>,
     work_ready: Arc<Notify>,
+    /// Bumped by the worker for every outcome it records.
+    recorded: Arc<watch::Sender<u64>>,
 }
 
 impl Service {
@@ -121,7 +123,13 @@ impl Service {
             worker_config: WorkerConfig::default(),
             redelivery,
             work_ready,
+            recorded: Arc::new(watch::channel(0).0),
         })
+    }
+
+    /// Wakes each time the worker records a delivery's outcome (the value counts them).
+    pub fn outcomes(&self) -> watch::Receiver<u64> {
+        self.recorded.subscribe()
     }
 
     pub fn router(&self) -> Router {
@@ -151,6 +159,7 @@ impl Service {
             config: self.worker_config.clone(),
             id: crate::webhook::worker::worker_id(&hostname()),
             completions: Completions::start(self.state.store.clone()),
+            recorded: self.recorded.clone(),
         };
         tokio::spawn(worker.run(shutdown))
     }

@@ -56,6 +56,9 @@ pub struct Worker {
     /// Identifies this process's claims: [`worker_id`].
     pub id: String,
     pub completions: Completions,
+    /// Counts outcomes recorded (done, failed, dead): whoever waits for the inbox to
+    /// settle (`responder replay`, tests) wakes on it instead of polling the store.
+    pub recorded: Arc<watch::Sender<u64>>,
 }
 
 impl Worker {
@@ -287,6 +290,7 @@ impl Worker {
             // The lease expires and another attempt follows: the handler must be idempotent.
             tracing::error!(error = %e, "could not record the delivery's outcome");
         }
+        self.recorded.send_modify(|n| *n += 1);
     }
 
     /// base · 2^(attempt-1), capped, with ±25% jitter so retries of a burst spread out.

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use responder::incident::runbook::DEFAULT_RUNBOOK;
 use serde_json::json;
 
-use crate::lifecycle::{World, world_with};
+use crate::support::world::{World, world_with};
 use crate::support::fake_github::{Fault, RepoOpts};
 use crate::support::git_fixture::RepoBuilder;
-use crate::support::service::{agent_token, eventually, settle};
+use crate::support::service::{agent_token, eventually};
 use crate::support::webhook::fixture;
 
 const TEMPLATES: &str = ".github/responder/templates";
@@ -115,7 +115,7 @@ async fn a_template_that_loops_for_ever_is_stopped_and_other_repositories_go_on(
         .await
     );
     let other_done = started.elapsed();
-    assert!(settle(&w.svc.store, Duration::from_secs(30)).await);
+    assert!(w.svc.settle(Duration::from_secs(30)).await);
     let stopped = started.elapsed();
     assert!(
         other_done < Duration::from_secs(5),

@@ -3,223 +3,14 @@
 //! comment, API — must open exactly one bug and one RCA issue and one comment,
 //! however often GitHub redelivers or fails.
 
-use std::time::Duration;
-
 use responder::incident::model::severity::Severity;
 use responder::incident::runbook::Runbook;
-use responder::service::ServiceOptions;
-use responder::types::{IssueNumber, Secret};
-use serde_json::{Value, json};
+use responder::types::IssueNumber;
+use serde_json::json;
 
-use crate::support::fake_github::{FakeGitHub, Fault, Issue, RepoOpts};
+use crate::support::fake_github::{Fault, Issue, RepoOpts};
 use crate::support::git_fixture::RepoBuilder;
-use crate::support::service::{TestService, fake_args, fast_policy, settle};
-use crate::support::webhook::fixture;
-
-const INSTALLATION: u64 = 99;
-const AGENT_SECRET: &str = "an-agent-secret-of-at-least-32-characters";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A fake GitHub with `acme/evals` (installed), alice (write), rita (read), and a
-/// real service pointed at it.
-struct World {
-    fake: FakeGitHub,
-    svc: TestService,
-    _tmp: tempfile::TempDir,
-}
-
-async fn world() -> World {
-    world_with(&[]).await
-}
-
-/// `files` are committed on the default branch (config, runbook, templates).
-async fn world_with(files: &[(&str, &str)]) -> World {
-    world_cfg(files, |_| {}).await
-}
-
-/// `configure` may change the worker before it runs.
-async fn world_cfg(
-    files: &[(&str, &str)],
-    configure: impl FnOnce(&mut responder::Service),
-) -> World {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut b = RepoBuilder::new(&tmp.path().join("evals"));
-    let mut changes: Vec<(&str, Option<&[u8]>)> = vec![("README.md", Some(b"evals\n"))];
-    changes.extend(files.iter().map(|(p, c)| (*p, Some(c.as_bytes()))));
-    b.commit_on("main", &changes, "init");
-    let bare = b.publish();
-    let fake = FakeGitHub::start().await;
-    let opts = RepoOpts {
-        installation: Some(INSTALLATION),
-        public: false,
-    };
-    fake.add_repo("acme", "evals", bare, opts);
-    fake.set_permission("acme", "evals", "alice", "write");
-    fake.set_permission("acme", "evals", "rita", "read");
-    let svc = start(tmp.path(), &fake, configure).await;
-    World {
-        fake,
-        svc,
-        _tmp: tmp,
-    }
-}
-
-/// A service on `dir/data` pointed at `fake`.
-async fn start(
-    dir: &std::path::Path,
-    fake: &FakeGitHub,
-    configure: impl FnOnce(&mut responder::Service),
-) -> TestService {
-    let args = fake_args(&dir.join("data"), fake, AGENT_SECRET);
-    let options = ServiceOptions {
-        retry_policy: fast_policy(),
-        ..ServiceOptions::default()
-    };
-    TestService::start_with_options(args, options, configure).await
-}
-
-const FORM_BODY: &str = "### Severity\n\nSEV2 — Major: a major feature is down or degraded for many users\n\n### Component\n\nllm-api — LLM API upstream\n\n### Summary\n\nAgents get 429 from the LLM API since 14:00.\n\n### Impact\n\nAll evaluations stall.\n\n### Started at\n\n2026-01-05 14:00 UTC\n\n### Links\n\n_No response_\n";
-
-impl World {
-    /// Issues Responder opened (their body starts with its marker), in order.
-    fn app_issues(&self, kind: &str) -> Vec<Issue> {
-        let tag = format!("kind={kind} -->");
-        self.fake
-            .issues("acme", "evals")
-            .into_iter()
-            .filter(|i| {
-                i.body.as_deref().is_some_and(|b| {
-                    b.starts_with("<!-- responder:incident=")
-                        && b.lines().next().unwrap().ends_with(&tag)
-                })
-            })
-            .collect()
-    }
-
-    fn one(&self, kind: &str) -> Issue {
-        let all = self.app_issues(kind);
-        assert_eq!(all.len(), 1, "{kind} issues: {all:#?}");
-        all.into_iter().next().unwrap()
-    }
-
-    fn url(&self, n: u64) -> String {
-        format!("{}/acme/evals/issues/{n}", self.fake.server_url())
-    }
-
-    /// Opens issue `n` in the fake and returns a webhook payload about it.
-    /// `issues.opened` for a new, complete incident form issue by alice.
-    fn incident_form(&self) -> Value {
-        self.issue_payload(
-            "opened",
-            "[Incident]: LLM rate limited",
-            FORM_BODY,
-            &["incident"],
-        )
-    }
-
-    fn issue_payload(&self, action: &str, title: &str, body: &str, labels: &[&str]) -> Value {
-        let n = self.fake.add_issue("acme", "evals", title, body, labels);
-        let mut p = fixture("issues.opened");
-        p["action"] = json!(action);
-        p["repository"]["full_name"] = json!("acme/evals");
-        p["installation"] = json!({ "id": INSTALLATION });
-        p["issue"]["number"] = json!(n);
-        p["issue"]["title"] = json!(title);
-        p["issue"]["body"] = json!(body);
-        p["issue"]["html_url"] = json!(self.url(n));
-        p["issue"]["user"] = json!({"login": "alice", "type": "User"});
-        p["sender"] = json!({"login": "alice", "type": "User"});
-        p["issue"]["labels"] = json!(
-            labels
-                .iter()
-                .map(|l| json!({"name": l}))
-                .collect::<Vec<_>>()
-        );
-        if action == "labeled" {
-            p["label"] = json!({"name": labels[0]});
-        }
-        p
-    }
-
-    /// A comment by `login` on issue `n`.
-    fn comment_payload(
-        &self,
-        n: u64,
-        comment_id: u64,
-        login: &str,
-        kind: &str,
-        body: &str,
-    ) -> Value {
-        let mut p = fixture("issue_comment.created");
-        p["repository"]["full_name"] = json!("acme/evals");
-        p["installation"] = json!({ "id": INSTALLATION });
-        p["issue"]["number"] = json!(n);
-        p["issue"]["title"] = json!("Evaluations are slow");
-        p["issue"]["html_url"] = json!(self.url(n));
-        p["comment"]["id"] = json!(comment_id);
-        p["comment"]["body"] = json!(body);
-        p["comment"]["user"] = json!({"login": login, "type": kind});
-        p
-    }
-
-    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) {
-        let body = serde_json::to_vec(payload).unwrap();
-        let resp = self.svc.deliver(event, delivery, &body).await;
-        assert!(resp.status().is_success(), "{}", resp.status());
-        assert!(
-            settle(&self.svc.store, WAIT).await,
-            "deliveries did not settle"
-        );
-    }
-
-    async fn api(&self, body: &Value) -> (u16, Value) {
-        self.api_as(body, "incidents:write").await
-    }
-
-    async fn api_as(&self, body: &Value, scope: &str) -> (u16, Value) {
-        let token = token(scope);
-        let resp = reqwest::Client::new()
-            .post(format!("{}/v1/incidents", self.svc.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
-    }
-
-    async fn get(&self, id: &Value, scope: &str) -> (u16, Value) {
-        let resp = reqwest::Client::new()
-            .get(format!("{}/v1/incidents/{id}", self.svc.url))
-            .bearer_auth(token(scope))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
-    }
-
-    fn comments_on(&self, n: u64) -> Vec<String> {
-        self.fake
-            .comments("acme", "evals", n)
-            .into_iter()
-            .map(|c| c.body)
-            .collect()
-    }
-}
-
-fn token(scope: &str) -> String {
-    responder::agent_token::mint(
-        &Secret::new(AGENT_SECRET),
-        &["acme/evals".to_string()],
-        &[scope.to_string()],
-        3600,
-        Some("agent-7"),
-        chrono::Utc::now().timestamp(),
-    )
-    .unwrap()
-}
+use crate::support::world::{FORM_BODY, INSTALLATION, World, world, world_cfg, world_with};
 
 fn labels(i: &Issue) -> Vec<String> {
     let mut l = i.labels.clone();
@@ -392,7 +183,7 @@ async fn api_declares_once_per_dedup_key() {
     let (status, shown) = w.get(&first["id"], "diff:read").await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["rca_issue"], first["rca_issue"]);
-    assert_eq!(shown["declared_by"], "agent-7");
+    assert_eq!(shown["declared_by"], "test-agent");
     assert_eq!(shown["events"][0]["kind"], "declared");
     // The same `rca` and `timings` objects as each entry of the list.
     assert_eq!(shown["rca"]["closed"], false, "{shown}");
@@ -899,10 +690,7 @@ async fn a_process_that_died_after_creating_the_bug_is_continued_after_restart()
     let dead = w.svc.store.delivery("d-1").await.unwrap().unwrap();
     assert_eq!(dead.status, responder::store::DeliveryStatus::Dead);
 
-    let World { fake, svc, _tmp } = w;
-    svc.stop().await;
-    let svc = start(_tmp.path(), &fake, |_| {}).await;
-    let w = World { fake, svc, _tmp };
+    let w = w.restart().await;
     w.deliver("issues", "d-1-redelivered", &p).await;
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
 }

@@ -592,7 +592,7 @@ async fn listing_deliveries_beside_a_live_worker_leaves_its_work_in_flight_alone
     assert!(out.status.success() && text.contains("in-flight"), "{text}");
     let d = svc.store.delivery("in-flight").await.unwrap().unwrap();
     assert_eq!(d.status, DeliveryStatus::Running, "{d:?}");
-    assert!(crate::support::service::settle(&svc.store, Duration::from_secs(10)).await);
+    assert!(svc.settle(Duration::from_secs(10)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let starts = slow
         .calls()

@@ -7,3 +7,4 @@ pub mod postgres;
 pub mod service;
 pub mod webdriver;
 pub mod webhook;
+pub mod world;

@@ -53,6 +53,8 @@ pub struct TestService {
     pub data_dir: PathBuf,
     /// The RCA due-reminder job of this service (tests call `run_once`).
     pub reminders: Arc<responder::incident::service::RcaReminders>,
+    /// Wakes when the worker records an outcome: see [`TestService::settle`].
+    outcomes: watch::Receiver<u64>,
     stop: watch::Sender<bool>,
     worker: Option<tokio::task::JoinHandle<()>>,
     _tmp: Option<tempfile::TempDir>,
@@ -115,6 +117,7 @@ impl TestService {
         let (stop, stop_rx) = watch::channel(false);
         let worker = service.spawn_worker(stop_rx);
         let reminders = Arc::new(service.reminders());
+        let outcomes = service.outcomes();
         let http = service.serve_http(listener, std::future::pending());
         tokio::spawn(async move { http.await.unwrap() });
         Self {
@@ -123,9 +126,34 @@ impl TestService {
             store: service.state.store.clone(),
             data_dir: args.data_dir,
             reminders,
+            outcomes,
             stop,
             worker: Some(worker),
             _tmp: None,
+        }
+    }
+
+    /// Waits until no delivery is pending, running or waiting for a retry: the store
+    /// is asked again each time the worker records an outcome, never on a timer.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let mut outcomes = self.outcomes.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Mark what was seen before asking, so an outcome recorded meanwhile wakes us.
+            outcomes.borrow_and_update();
+            let all = self.store.list_deliveries(None, 1000).await.unwrap();
+            if all.iter().all(|d| {
+                matches!(
+                    d.status,
+                    responder::store::DeliveryStatus::Done | responder::store::DeliveryStatus::Dead
+                )
+            }) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, outcomes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return false,
+            }
         }
     }
 
@@ -164,20 +192,6 @@ pub fn fast_policy() -> responder::github::RetryPolicy {
         timeout: Duration::from_secs(10),
         ..responder::github::RetryPolicy::default()
     }
-}
-
-/// Waits until no delivery is pending, running or waiting for a retry.
-pub async fn settle(store: &Store, timeout: Duration) -> bool {
-    eventually(timeout, || async {
-        let all = store.list_deliveries(None, 1000).await.unwrap();
-        all.iter().all(|d| {
-            matches!(
-                d.status,
-                responder::store::DeliveryStatus::Done | responder::store::DeliveryStatus::Dead
-            )
-        })
-    })
-    .await
 }
 
 impl std::ops::Deref for TestService {
