@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use responder::incident::runbook::DEFAULT_RUNBOOK;
 use serde_json::json;
 
-use crate::support::world::{World, world_with};
-use crate::support::fake_github::{Fault, RepoOpts};
-use crate::support::git_fixture::RepoBuilder;
-use crate::support::service::{agent_token, eventually};
+use crate::support::fake_github::Fault;
+use crate::support::service::eventually;
 use crate::support::webhook::fixture;
+use crate::support::world::{World, world_with};
 
 const TEMPLATES: &str = ".github/responder/templates";
 const DECLARE: &str = "/incident declare SEV2 Sandboxes are down component=sandbox";
@@ -76,14 +75,7 @@ async fn a_recursive_template_is_one_comment_naming_it_and_the_service_lives_on(
 async fn a_template_that_loops_for_ever_is_stopped_and_other_repositories_go_on() {
     let looping = "{% for i in range(end=1000000) %}{% for j in range(end=1000000) %}x{% endfor %}{% endfor %}";
     let w = world_with(&[(&format!("{TEMPLATES}/rca.md.tera"), looping)]).await;
-    let other = tempfile::tempdir().unwrap();
-    let mut b = RepoBuilder::new(other.path());
-    b.commit_on("main", &[("README.md", Some(&b"other\n"[..]))], "init");
-    let opts = RepoOpts {
-        installation: Some(99),
-        public: false,
-    };
-    w.fake.add_repo("acme", "other", b.publish(), opts);
+    w.add_repo("acme", "other", 99);
     w.fake.set_permission("acme", "other", "alice", "write");
 
     let n = w.fake.add_issue("acme", "evals", "Slow", "", &[]);
@@ -148,15 +140,10 @@ async fn an_absurd_rca_due_date_is_one_comment_and_the_next_delivery_is_handled(
     // Until the runbook is fixed, every command is told why.
     assert!(help_is_answered(&w, n).await.contains("rca_due_days"));
     // The API answers too, instead of closing the connection.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/incidents", w.svc.url))
-        .bearer_auth(agent_token(&["acme/evals"], &["incidents:write"], 600))
-        .json(&json!({"repo": "acme/evals", "title": "Down", "severity": "SEV1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 422);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = w
+        .api(&json!({"repo": "acme/evals", "title": "Down", "severity": "SEV1"}))
+        .await;
+    assert_eq!(status, 422);
     assert!(
         body["message"].as_str().unwrap().contains("rca_due_days"),
         "{body}"
@@ -170,14 +157,7 @@ async fn target_repo_of_another_account_is_refused_and_nothing_is_written_there(
         "target_repo = \"victim/secret\"\n",
     )])
     .await;
-    let victim = tempfile::tempdir().unwrap();
-    let mut b = RepoBuilder::new(victim.path());
-    b.commit_on("main", &[("README.md", Some(&b"secret\n"[..]))], "init");
-    let opts = RepoOpts {
-        installation: Some(1234),
-        public: false,
-    };
-    w.fake.add_repo("victim", "secret", b.publish(), opts);
+    w.add_repo("victim", "secret", 1234);
     let n = comment_on_new_issue(&w, DECLARE).await;
     let comments = w.comments_on(n);
     assert_eq!(comments.len(), 1, "{comments:#?}");
@@ -199,14 +179,7 @@ async fn target_repo_where_the_declarer_may_not_write_is_refused() {
         "target_repo = \"acme/incidents\"\n",
     )])
     .await;
-    let central = tempfile::tempdir().unwrap();
-    let mut b = RepoBuilder::new(central.path());
-    b.commit_on("main", &[("README.md", Some(&b"incidents\n"[..]))], "init");
-    let opts = RepoOpts {
-        installation: Some(99),
-        public: false,
-    };
-    w.fake.add_repo("acme", "incidents", b.publish(), opts);
+    w.add_repo("acme", "incidents", 99);
     w.fake.set_permission("acme", "incidents", "alice", "read");
     let n = comment_on_new_issue(&w, DECLARE).await;
     let comments = w.comments_on(n);
@@ -218,14 +191,10 @@ async fn target_repo_where_the_declarer_may_not_write_is_refused() {
     );
     assert!(w.fake.issues("acme", "incidents").is_empty());
     // A token for the declaring repository alone does not reach the target either.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/incidents", w.svc.url))
-        .bearer_auth(agent_token(&["acme/evals"], &["incidents:write"], 600))
-        .json(&json!({"repo": "acme/evals", "title": "Down", "severity": "SEV1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
+    let (status, _) = w
+        .api(&json!({"repo": "acme/evals", "title": "Down", "severity": "SEV1"}))
+        .await;
+    assert_eq!(status, 403);
     assert!(w.fake.issues("acme", "incidents").is_empty());
 }
 

@@ -8,8 +8,7 @@ use responder::incident::runbook::Runbook;
 use responder::types::IssueNumber;
 use serde_json::json;
 
-use crate::support::fake_github::{Fault, Issue, RepoOpts};
-use crate::support::git_fixture::RepoBuilder;
+use crate::support::fake_github::{Fault, Issue};
 use crate::support::world::{FORM_BODY, INSTALLATION, World, world, world_cfg, world_with};
 
 fn labels(i: &Issue) -> Vec<String> {
@@ -702,14 +701,7 @@ async fn target_repo_puts_the_issues_in_a_central_repository() {
         "target_repo = \"Acme/Incidents\"\n",
     )])
     .await;
-    let central = tempfile::tempdir().unwrap();
-    let mut b = RepoBuilder::new(central.path());
-    b.commit_on("main", &[("README.md", Some(&b"incidents\n"[..]))], "init");
-    let opts = RepoOpts {
-        installation: Some(INSTALLATION),
-        public: false,
-    };
-    w.fake.add_repo("acme", "incidents", b.publish(), opts);
+    w.add_repo("acme", "incidents", INSTALLATION);
     // The declarer needs write access where the issues are written too.
     w.fake.set_permission("acme", "incidents", "alice", "write");
     let p = w.incident_form();

@@ -117,6 +117,17 @@ impl World {
         }
     }
 
+    /// Another repository `owner/name` with a README, covered by `installation`.
+    pub fn add_repo(&self, owner: &str, name: &str, installation: u64) {
+        let mut b = RepoBuilder::new(&self.tmp.path().join(format!("{owner}-{name}")));
+        b.commit_on("main", &[("README.md", Some(&b"readme\n"[..]))], "init");
+        let opts = RepoOpts {
+            installation: Some(installation),
+            public: false,
+        };
+        self.fake.add_repo(owner, name, b.publish(), opts);
+    }
+
     pub fn url(&self, n: u64) -> String {
         format!("{}/acme/evals/issues/{n}", self.fake.server_url())
     }
@@ -136,16 +147,13 @@ impl World {
 
     /// `/incident <text>` by alice on issue `n`.
     pub async fn command(&self, n: u64, text: &str) {
+        self.command_by("alice", n, text).await;
+    }
+
+    /// `/incident <text>` by `login` on issue `n`.
+    pub async fn command_by(&self, login: &str, n: u64, text: &str) {
         let id = self.next_comment.fetch_add(1, Ordering::SeqCst);
-        let mut p = fixture("issue_comment.created");
-        p["repository"]["full_name"] = json!("acme/evals");
-        p["installation"] = json!({ "id": INSTALLATION });
-        p["issue"]["number"] = json!(n);
-        p["issue"]["title"] = json!("Evaluations are slow");
-        p["issue"]["html_url"] = json!(self.url(n));
-        p["comment"]["id"] = json!(id);
-        p["comment"]["body"] = json!(text);
-        p["comment"]["user"] = json!({"login": "alice", "type": "User"});
+        let p = self.comment_payload(n, id, login, "User", text);
         self.deliver("issue_comment", &format!("c-{id}"), &p).await;
     }
 

@@ -363,16 +363,7 @@ fn insert_after_first_line(body: &str, note: &str) -> String {
 }
 
 fn close_fence_if_open(mut body: String) -> String {
-    let mut open: Option<String> = None;
-    for line in body.lines() {
-        let t = line.trim_start();
-        match &open {
-            Some(m) if crate::incident::text::sections::closes_fence(t, m) => open = None,
-            Some(_) => {}
-            None => open = crate::incident::text::sections::fence_marker(t),
-        }
-    }
-    if let Some(m) = open {
+    if let Some(m) = crate::incident::text::sections::unclosed_fence(&body) {
         body.push('\n');
         body.push_str(&m);
     }

@@ -117,16 +117,7 @@ fn break_fence_runs(text: &str) -> String {
 }
 
 fn close_open_fence(mut text: String) -> String {
-    let mut open: Option<String> = None;
-    for line in text.lines() {
-        let t = line.trim_start();
-        match &open {
-            Some(marker) if crate::incident::text::sections::closes_fence(t, marker) => open = None,
-            Some(_) => {}
-            None => open = crate::incident::text::sections::fence_marker(t),
-        }
-    }
-    if let Some(marker) = open {
+    if let Some(marker) = crate::incident::text::sections::unclosed_fence(&text) {
         if !text.ends_with('\n') {
             text.push('\n');
         }

@@ -58,6 +58,20 @@ pub fn closes_fence(trimmed: &str, open: &str) -> bool {
     t.len() >= open.len() && t.chars().all(|c| c == ch)
 }
 
+/// The marker of the code fence still open at the end of `text`, if any.
+pub fn unclosed_fence(text: &str) -> Option<String> {
+    let mut open: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        match &open {
+            Some(m) if closes_fence(t, m) => open = None,
+            Some(_) => {}
+            None => open = fence_marker(t),
+        }
+    }
+    open
+}
+
 fn heading_text(line: &str) -> Option<&str> {
     let rest = line
         .strip_prefix("### ")
