@@ -9,6 +9,7 @@ mod installations;
 mod lifecycle;
 mod locks;
 mod redelivery;
+mod timeline;
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
-pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
+pub use incidents::{Effect, IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
 pub use lifecycle::{IncidentFilter, RcaState, Within};
 pub use redelivery::{JobRun, Redelivery};
 

@@ -5,5 +5,7 @@
 pub mod command;
 pub mod form;
 pub mod rca;
+pub mod refs;
 pub mod sanitize;
 pub mod sections;
+pub mod when;
