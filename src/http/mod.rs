@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod incident_list;
 mod incidents;
+mod mcp;
 mod serve;
 mod setup;
 mod unverified;
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 pub use agent::AgentAuth;
 pub use error::ApiError;
+pub(crate) use incidents::{declare_for, incident_for};
 pub use serve::{ServeConfig, serve};
 pub use unverified::{BodyBudget, UNVERIFIED_BODY_BUDGET};
 
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             post(incidents::declare).get(incident_list::list),
         )
         .route("/v1/incidents/{id}", get(incidents::show))
+        .merge(mcp::routes(&state))
         .with_state(state)
         .layer(axum::middleware::from_fn(edge::limit_headers))
         .layer(axum::middleware::from_fn(edge::json_errors))
