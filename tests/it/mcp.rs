@@ -331,6 +331,19 @@ async fn a_missing_or_bad_token_is_401_before_any_mcp_message_is_read() {
     assert_eq!(resp.status(), 200);
     let answer: Value = resp.json().await.unwrap();
     assert_eq!(answer["result"]["protocolVersion"], "2025-11-25");
+    // Stateless: no stream to open, no session to end; the token still comes first.
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let resp = client
+            .request(method.clone(), &url)
+            .bearer_auth(&good)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method}");
+        assert_eq!(resp.headers()["allow"], "POST", "{method}");
+    }
 }
 
 #[tokio::test]
