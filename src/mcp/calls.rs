@@ -33,6 +33,9 @@ pub enum ToolError {
     Argument(String),
     #[error("{0}")]
     Diff(#[from] DiffError),
+    /// Responder's own fault; the text says what to do instead.
+    #[error("{0}")]
+    Internal(String),
     #[error("{}", .0.message)]
     Api(ApiError),
 }
@@ -189,7 +192,11 @@ pub async fn diff(
         .diffs
         .blocking(move || diff_page(&a2, &filter, &paths, start, max))
         .await
-        .unwrap_or_else(|| Err(ToolError::Argument("cutting the page failed".into())))
+        .unwrap_or_else(|| {
+            Err(ToolError::Internal(
+                "cutting the page failed inside Responder; try again".into(),
+            ))
+        })
 }
 
 fn diff_page(
@@ -201,7 +208,7 @@ fn diff_page(
 ) -> Result<CallToolResult, ToolError> {
     let parts = split_files(&a.unified);
     if parts.len() != a.files.len() {
-        return Err(ToolError::Argument(format!(
+        return Err(ToolError::Internal(format!(
             "the diff of {} has {} file sections for {} files; read it whole from GET /v1/repos/{}/pulls/{}/diff",
             a.repository,
             parts.len(),
