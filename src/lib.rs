@@ -11,6 +11,7 @@ pub mod diff;
 pub mod github;
 pub mod http;
 pub mod incident;
+pub mod mcp;
 pub mod periodic;
 pub mod recent;
 pub mod service;

@@ -5,6 +5,7 @@ mod check;
 mod deliveries;
 mod diff;
 mod forms;
+mod mcp;
 mod replay;
 mod serve;
 mod token;
@@ -120,6 +121,19 @@ pub enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Serve the MCP tools (PR files and diffs, incidents) on stdio.
+    ///
+    /// Without a token the caller has the process's own access (as `responder diff`);
+    /// with RESPONDER_AGENT_TOKEN it sees only the tools and repositories the token
+    /// grants, checked on every call.
+    Mcp {
+        /// An agent token limiting what the MCP client may do (verified with
+        /// RESPONDER_AGENT_SECRET).
+        #[arg(long, env = "RESPONDER_AGENT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Put Responder's issue forms into a repository through a pull request.
     Forms {
         #[command(subcommand)]
@@ -158,7 +172,8 @@ impl Command {
             | Command::Diff { settings, .. }
             | Command::Token { settings, .. }
             | Command::Check { settings, .. }
-            | Command::Forms { settings, .. } => settings,
+            | Command::Forms { settings, .. }
+            | Command::Mcp { settings, .. } => settings,
         }
     }
 }
@@ -197,6 +212,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             action: FormsAction::Install { repo },
             ..
         } => forms::install(settings, repo).await,
+        Command::Mcp { token, .. } => mcp::run(settings, token).await,
         Command::Check {
             repo_config,
             templates,

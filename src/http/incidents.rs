@@ -152,17 +152,37 @@ pub async fn declare(
             ),
         )
     })?;
+    let (created, incident) =
+        declare_for(&state, &req, &auth.0.sub, |r| auth.require(r, WRITE_SCOPE)).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(incident)))
+}
+
+/// The declaration behind `POST /v1/incidents`, shared with the MCP tool
+/// `declare_incident`: `may_write` refuses a repository the caller may not write
+/// incidents of (asked for the named repository and the runbook's target).
+/// Whether the incident is new, and the incident.
+pub(crate) async fn declare_for(
+    state: &AppState,
+    req: &ApiDeclaration,
+    declared_by: &str,
+    may_write: impl Fn(&RepoName) -> Result<(), ApiError>,
+) -> Result<(bool, IncidentJson), ApiError> {
     let repo: RepoName = req
         .repo
         .parse()
         .map_err(|e| unprocessable("invalid_repo", format!("repo: {e}")))?;
-    auth.require(&repo, WRITE_SCOPE)?;
+    may_write(&repo)?;
     state.require_app()?;
     let incidents = &state.incidents;
     let ctx = incidents.context(&repo).await.map_err(service_error)?;
     // The issues are written in the target repository: the token must grant it too.
-    auth.require(&ctx.target_repo(), WRITE_SCOPE)?;
-    let (_, declaration) = Declaration::from_api(&req, &ctx.runbook, &ctx.aliases)
+    may_write(&ctx.target_repo())?;
+    let (_, declaration) = Declaration::from_api(req, &ctx.runbook, &ctx.aliases)
         .map_err(|e| unprocessable("invalid_declaration", e.to_string()))?;
     let key = match &declaration.dedup_key {
         Some(k) => IncidentKey::api(&repo, k),
@@ -171,17 +191,12 @@ pub async fn declare(
     let new = NewDeclaration {
         key,
         declaration,
-        declared_by: auth.0.sub.clone(),
+        declared_by: declared_by.to_string(),
         source: None,
     };
     let declared = incidents.declare(&ctx, new).await.map_err(service_error)?;
-    let status = if declared.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    tracing::info!(incident = declared.incident.id, repo = %repo, agent = %auth.0.sub, created = declared.created, "incident declared by API");
-    Ok((status, Json(IncidentJson::new(&declared.incident))))
+    tracing::info!(incident = declared.incident.id, repo = %repo, agent = %declared_by, created = declared.created, "incident declared by API");
+    Ok((declared.created, IncidentJson::new(&declared.incident)))
 }
 
 /// `GET /v1/incidents/{id}`: the incident, its issues, timings, RCA state (as each
@@ -193,7 +208,19 @@ pub async fn show(
     auth: AgentAuth,
     Path(id): Path<String>,
 ) -> Result<Json<ListedIncident>, ApiError> {
-    let inc = readable_incident(&state, &auth, &id).await?;
+    incident_for(&state, &id, |r| can_read(&auth, r))
+        .await
+        .map(Json)
+}
+
+/// The incident `id` as `GET /v1/incidents/{id}` shows it, shared with the MCP tool
+/// `get_incident`; not found unless `may_read` allows its repository.
+pub(crate) async fn incident_for(
+    state: &AppState,
+    id: &str,
+    may_read: impl Fn(&RepoName) -> bool,
+) -> Result<ListedIncident, ApiError> {
+    let inc = readable_incident(state, id, may_read).await?;
     let store = state.incidents.store();
     let events = store
         .incident_events(inc.id)
@@ -206,15 +233,15 @@ pub async fn show(
     let mut json = listed(&inc, &rca);
     json.incident.summary = Some(inc.summary.clone());
     json.incident.events = Some(events);
-    Ok(Json(json))
+    Ok(json)
 }
 
-/// The incident `id` when the token may read it; 404 alike when it does not exist
-/// and when the token covers neither scope on its repository, so ids cannot be probed.
+/// The incident `id` when `may_read` allows its repository; 404 alike when it does
+/// not exist and when the caller covers neither scope there, so ids cannot be probed.
 async fn readable_incident(
     state: &AppState,
-    auth: &AgentAuth,
     id: &str,
+    may_read: impl Fn(&RepoName) -> bool,
 ) -> Result<IncidentRecord, ApiError> {
     let not_found = || {
         ApiError::new(
@@ -231,7 +258,7 @@ async fn readable_incident(
         .await
         .map_err(|e| service_error(e.into()))?
         .ok_or_else(not_found)?;
-    if !can_read(auth, &inc.repo) {
+    if !may_read(&inc.repo) {
         return Err(not_found());
     }
     Ok(inc)
@@ -260,7 +287,7 @@ pub async fn timeline(
     auth: AgentAuth,
     Path(id): Path<String>,
 ) -> Result<Json<TimelineJson>, ApiError> {
-    let inc = readable_incident(&state, &auth, &id).await?;
+    let inc = readable_incident(&state, &id, |r| can_read(&auth, r)).await?;
     let events = state
         .incidents
         .store()

@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod incident_list;
 mod incidents;
+mod mcp;
 mod serve;
 mod setup;
 mod unverified;
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 pub use agent::AgentAuth;
 pub use error::ApiError;
+pub(crate) use incidents::{declare_for, incident_for};
 pub use serve::{ServeConfig, serve};
 pub use unverified::{BodyBudget, UNVERIFIED_BODY_BUDGET};
 
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/timeline", get(incidents::timeline))
+        .merge(mcp::routes(&state))
         .with_state(state)
         .layer(axum::middleware::from_fn(edge::limit_headers))
         .layer(axum::middleware::from_fn(edge::json_errors))
