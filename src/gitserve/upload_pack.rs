@@ -78,34 +78,7 @@ impl UploadPacks {
             })?
             .expect("the upload-pack semaphore is never closed");
         let advertise = matches!(ask, Ask::Advertise);
-        let mut cmd = Command::new("git");
-        // Filters for partial clones; wants of reachable commits for v0 clients
-        // (v2 allows them anyway), e.g. `git fetch origin <sha>`.
-        cmd.args([
-            "-c",
-            "uploadpack.allowFilter=true",
-            "-c",
-            "uploadpack.allowReachableSHA1InWant=true",
-            "upload-pack",
-            "--stateless-rpc",
-        ]);
-        if advertise {
-            cmd.arg("--advertise-refs");
-        }
-        cmd.arg(mirror)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_PROTOCOL")
-            .stdin(if advertise {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(p) = protocol {
-            cmd.env("GIT_PROTOCOL", p);
-        }
+        let mut cmd = command(mirror, protocol, advertise);
         let mut child = cmd.spawn().map_err(|e| {
             ServeError::Git(format!(
                 "cannot start git ({e}): the git mirror needs git installed on the server"
@@ -134,12 +107,20 @@ impl UploadPacks {
             };
             if !status.as_ref().is_ok_and(|s| s.success()) {
                 tracing::warn!(repo = label, status = ?status, stderr = %said.trim(), "git upload-pack failed");
-                return Err(ServeError::Git(said.trim().to_string()));
+                // Its words name server paths: they go to the log, not the client.
+                return Err(ServeError::Git(format!(
+                    "it exited with {} on the mirror of {label}; the service's log has its message",
+                    status.map_or_else(|e| e.to_string(), |s| s.to_string())
+                )));
             }
         }
         metrics::counter!("responder_git_upload_packs_total", "kind" => if advertise { "advertise" } else { "rpc" }).increment(1);
         Ok(PackStream {
             label: label.to_string(),
+            // The answer streams after the handler returned: its log line keeps
+            // the request's span (repository, agent).
+            span: tracing::Span::current(),
+            advertise,
             pending: prefix
                 .into_iter()
                 .chain([first])
@@ -158,6 +139,8 @@ impl UploadPacks {
 /// The answer of one upload-pack; owns the child and its slot (see the module doc).
 pub struct PackStream {
     label: String,
+    span: tracing::Span,
+    advertise: bool,
     pending: Vec<Bytes>,
     stdout: Option<ChildStdout>,
     child: Child,
@@ -203,15 +186,52 @@ impl PackStream {
             None => String::new(),
         };
         let ms = self.started.elapsed().as_millis() as u64;
-        match status {
+        let (label, sent) = (&self.label, self.sent);
+        self.span.in_scope(|| match status {
+            Ok(s) if s.success() && self.advertise => {
+                tracing::debug!(repo = %label, bytes = sent, ms, "refs advertised")
+            }
             Ok(s) if s.success() => {
-                tracing::debug!(repo = %self.label, bytes = self.sent, ms, "git upload-pack done")
+                tracing::info!(repo = %label, bytes = sent, ms, "git upload-pack served")
             }
             other => {
-                tracing::warn!(repo = %self.label, status = ?other, stderr = %said.trim(), bytes = self.sent, "git upload-pack failed mid-answer")
+                tracing::warn!(repo = %label, status = ?other, stderr = %said.trim(), bytes = sent, "git upload-pack failed mid-answer")
             }
-        }
+        });
     }
+}
+
+/// `git upload-pack --stateless-rpc` on `mirror`, its pipes ready, killed if dropped.
+fn command(mirror: &Path, protocol: Option<&str>, advertise: bool) -> Command {
+    let mut cmd = Command::new("git");
+    // Filters for partial clones; wants of reachable commits for v0 clients
+    // (v2 allows them anyway), e.g. `git fetch origin <sha>`.
+    cmd.args([
+        "-c",
+        "uploadpack.allowFilter=true",
+        "-c",
+        "uploadpack.allowReachableSHA1InWant=true",
+        "upload-pack",
+        "--stateless-rpc",
+    ]);
+    if advertise {
+        cmd.arg("--advertise-refs");
+    }
+    cmd.arg(mirror)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_PROTOCOL")
+        .stdin(if advertise {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(p) = protocol {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    cmd
 }
 
 /// Whether the client asked for protocol v2 (`Git-Protocol: version=2[:…]`).

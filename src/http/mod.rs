@@ -108,6 +108,9 @@ pub fn router(state: AppState) -> Router {
             post(incidents::declare).get(incident_list::list),
         )
         .route("/v1/incidents/{id}", get(incidents::show))
+        // Explicit, so it survives the merge with git's routes below (a merge keeps
+        // the one fallback that is not axum's default) inside the JSON error layer.
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state)
         .layer(axum::middleware::from_fn(edge::limit_headers))
         .layer(axum::middleware::from_fn(edge::json_errors))

@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::git_mirror::{INSTALLATION, git, git_ok, stderr, walk, world};
+use crate::git_mirror::{INSTALLATION, World, git, git_ok, stderr, walk, world};
 use crate::support::fake_github::Fault;
 use crate::support::git_fixture::git_str;
-use crate::support::service::{AGENT_SECRET, WEBHOOK_SECRET, eventually};
+use crate::support::service::{AGENT_SECRET, WEBHOOK_SECRET, agent_token, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_clones_of_a_cold_repository_cost_github_one_fetch() {
@@ -140,17 +140,13 @@ async fn github_down_serves_the_mirror_and_without_one_git_is_told_why() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_goes_away_has_its_upload_pack_killed() {
-    let mut w = world(|_| {}).await;
-    // Incompressible content: the pack is far larger than the socket buffers, so
-    // upload-pack is still writing when the client leaves.
+/// Commits 25 MiB of incompressible content on main: its pack is far larger than
+/// the socket buffers, so upload-pack is still writing while a client holds off.
+fn commit_a_big_pack(w: &mut World) -> String {
     let blobs: Vec<(String, Vec<u8>)> = (0..400)
         .map(|i| {
-            (
-                format!("blob{i}.bin"),
-                (0..64 * 1024).map(|_| fastrand::u8(..)).collect(),
-            )
+            let bytes = (0..64 * 1024).map(|_| fastrand::u8(..)).collect();
+            (format!("blob{i}.bin"), bytes)
         })
         .collect();
     let changes: Vec<(&str, Option<&[u8]>)> = blobs
@@ -159,8 +155,13 @@ async fn a_client_that_goes_away_has_its_upload_pack_killed() {
         .collect();
     let tip = w.builder.commit_on("main", &changes, "25 MiB");
     w.builder.publish();
+    tip
+}
+
+/// Asks upload-pack for `tip`'s whole history (protocol v0) and reads the first
+/// chunk of the pack; the rest waits in the pipes while the response is held.
+async fn start_pack(w: &World, client: &reqwest::Client, tip: &str) -> reqwest::Response {
     let url = w.url("acme/evals");
-    let client = reqwest::Client::new();
     let refs = client
         .get(format!("{url}/info/refs?service=git-upload-pack"))
         .basic_auth("x", Some(&w.token))
@@ -180,6 +181,15 @@ async fn a_client_that_goes_away_has_its_upload_pack_killed() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.chunk().await.unwrap().is_some(), "the pack starts");
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_has_its_upload_pack_killed() {
+    let mut w = world(|_| {}).await;
+    let tip = commit_a_big_pack(&mut w);
+    let client = reqwest::Client::new();
+    let resp = start_pack(&w, &client, &tip).await;
     let mirror = w.mirror();
     assert!(
         upload_packs_on(&mirror) >= 1,
@@ -193,6 +203,81 @@ async fn a_client_that_goes_away_has_its_upload_pack_killed() {
     })
     .await;
     assert!(gone, "upload-pack outlived its client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_upload_pack_limit_clones_queue_then_get_503() {
+    let mut w = world(|a| {
+        a.git_upload_packs = "1".into();
+        a.git_queue_timeout = "2s".into();
+    })
+    .await;
+    let tip = commit_a_big_pack(&mut w);
+    let client = reqwest::Client::new();
+    let held = start_pack(&w, &client, &tip).await;
+    let started = Instant::now();
+    let out = git(
+        w.tmp.path(),
+        Some(&w.token),
+        &["clone", &w.url("acme/evals"), "q"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it queued first"
+    );
+    assert!(stderr(&out).contains("503"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("RESPONDER_GIT_UPLOAD_PACKS"),
+        "{}",
+        stderr(&out)
+    );
+    drop(held);
+    // The slot comes back once its client is gone.
+    let (dir, url, token) = (
+        w.tmp.path().to_path_buf(),
+        w.url("acme/evals"),
+        w.token.clone(),
+    );
+    let ok = eventually(Duration::from_secs(10), move || {
+        let (dir, url, token) = (dir.clone(), url.clone(), token.clone());
+        async move {
+            let name = format!("after{}", fastrand::u32(..));
+            git(&dir, Some(&token), &["clone", "-q", &url, &name])
+                .await
+                .status
+                .success()
+        }
+    })
+    .await;
+    assert!(ok, "the slot was not released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_disk_cap_no_new_repository_is_mirrored() {
+    let w = world(|a| a.git_mirror_max_bytes = "1K".into()).await;
+    let both = agent_token(&["acme/evals", "acme/other"], &["git:read"], 3600);
+    let dir = w.tmp.path();
+    git_ok(
+        dir,
+        Some(&both),
+        &["clone", "-q", &w.url("acme/evals"), "first"],
+    )
+    .await;
+    let out = git(dir, Some(&both), &["clone", &w.url("acme/other"), "second"]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("507"), "{}", stderr(&out));
+    let cap = "RESPONDER_GIT_MIRROR_MAX_BYTES";
+    assert!(stderr(&out).contains(cap), "{}", stderr(&out));
+    assert_eq!(w.github_fetches("acme/other"), 0);
+    // The existing mirror still serves.
+    git_ok(
+        dir,
+        Some(&both),
+        &["clone", "-q", &w.url("acme/evals"), "again"],
+    )
+    .await;
 }
 
 /// Live `git upload-pack` processes serving `mirror` (from /proc).
