@@ -35,9 +35,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:${DEBIAN_RELEASE}-slim AS base
 # ca-certificates: TLS to GitHub. libssl3: git2's HTTPS transport links OpenSSL.
-# curl: the HEALTHCHECK. No git: libgit2 is linked into the binary.
+# curl: the HEALTHCHECK. git: `git upload-pack` serves the mirror to sandboxes
+# (/v1/git); fetches from GitHub use the libgit2 linked into the binary.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3 curl \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 curl git \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 responder \
  && useradd --system --uid 10001 --gid responder --home-dir /data --no-create-home \

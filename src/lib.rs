@@ -9,6 +9,7 @@ pub mod check;
 pub mod clock;
 pub mod diff;
 pub mod github;
+pub mod gitserve;
 pub mod http;
 pub mod incident;
 pub mod mcp;

@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::diff::{DiffConfig, DiffService};
 use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
+use crate::gitserve::{GitServe, GitServeConfig};
 use crate::http::{self, AppState};
 use crate::incident::render::sandbox::SandboxConfig;
 use crate::incident::service::{IncidentService, RcaReminders, TimelineWriter};
@@ -91,6 +92,7 @@ impl Service {
         let github: Arc<dyn GitHub> = swap.clone();
         let setup = Arc::new(Setup::new(&settings, live, swap));
         let diffs = diff_service(&settings, github.clone())?;
+        let git = git_serve(&settings, github.clone(), &diffs);
         let incidents = Arc::new(IncidentService::new(
             github.clone(),
             store.clone(),
@@ -110,6 +112,7 @@ impl Service {
             settings: Arc::new(settings),
             github,
             diffs,
+            git,
             store,
             inbox,
             incidents,
@@ -302,6 +305,23 @@ pub fn diff_service(
         head_ttl: std::time::Duration::from_secs(5),
     };
     DiffService::new(github, config).context("RESPONDER_DATA_DIR: cannot create the diff cache")
+}
+
+/// The git mirror for sandboxes over the diff service's mirrors.
+pub fn git_serve(
+    settings: &Settings,
+    github: Arc<dyn GitHub>,
+    diffs: &DiffService,
+) -> Arc<GitServe> {
+    let m = &settings.git_mirror;
+    let config = GitServeConfig {
+        server_url: settings.server_url.clone(),
+        ttl: m.ttl,
+        upload_packs: m.upload_packs,
+        queue_timeout: m.queue_timeout,
+        max_bytes: m.max_bytes,
+    };
+    GitServe::new(github, diffs.mirrors().clone(), config)
 }
 
 fn hostname() -> String {

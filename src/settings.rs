@@ -87,6 +87,24 @@ pub struct SettingsArgs {
     /// gets 504 `git_fetch_timeout`.
     #[arg(long, env = "RESPONDER_GIT_FETCH_TIMEOUT", default_value = "10m")]
     pub git_fetch_timeout: String,
+
+    /// How long the git mirror serves sandboxes without asking GitHub for new
+    /// commits (`30s`, `5m`; `0`: ask before every clone or fetch).
+    #[arg(long, env = "RESPONDER_GIT_MIRROR_TTL", default_value = "30s")]
+    pub git_mirror_ttl: String,
+
+    /// `git upload-pack` processes serving sandboxes at once; more clones wait.
+    #[arg(long, env = "RESPONDER_GIT_UPLOAD_PACKS", default_value = "8")]
+    pub git_upload_packs: String,
+
+    /// How long a clone or fetch waits for a free upload-pack before it gets 503.
+    #[arg(long, env = "RESPONDER_GIT_QUEUE_TIMEOUT", default_value = "60s")]
+    pub git_queue_timeout: String,
+
+    /// Disk the git mirrors may use (`50G`, `500M`): past it no new repository is
+    /// mirrored for sandboxes (existing mirrors keep updating).
+    #[arg(long, env = "RESPONDER_GIT_MIRROR_MAX_BYTES", default_value = "50G")]
+    pub git_mirror_max_bytes: String,
 }
 
 impl Default for SettingsArgs {
@@ -110,6 +128,10 @@ impl Default for SettingsArgs {
             max_connections: "1024".into(),
             agent_token_max_ttl: "30d".into(),
             git_fetch_timeout: "10m".into(),
+            git_mirror_ttl: "30s".into(),
+            git_upload_packs: "8".into(),
+            git_queue_timeout: "60s".into(),
+            git_mirror_max_bytes: "50G".into(),
         }
     }
 }
@@ -152,6 +174,21 @@ pub struct Settings {
     /// The longest lifetime an agent token may have, in seconds.
     pub agent_token_max_ttl: i64,
     pub git_fetch_timeout: Duration,
+    /// The git mirror for sandboxes (`/v1/git`).
+    pub git_mirror: GitMirrorSettings,
+}
+
+/// The git mirror's settings (`RESPONDER_GIT_*` beyond the fetch timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitMirrorSettings {
+    /// How long a mirror is served without asking GitHub for new commits.
+    pub ttl: Duration,
+    /// `git upload-pack` processes at once.
+    pub upload_packs: usize,
+    /// How long a request waits for a free upload-pack.
+    pub queue_timeout: Duration,
+    /// Bytes the mirrors may use before no new repository is mirrored.
+    pub max_bytes: u64,
 }
 
 /// A setting that cannot be used, with the variable's name and what to do.
@@ -333,6 +370,8 @@ impl Settings {
             }
         };
 
+        let git_mirror = git_mirror_settings(args, &mut problems);
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -352,6 +391,7 @@ impl Settings {
             max_connections,
             agent_token_max_ttl,
             git_fetch_timeout,
+            git_mirror,
         })
     }
 
@@ -393,6 +433,66 @@ fn duration_at_least(
             0
         }
     }
+}
+
+fn git_mirror_settings(
+    args: &SettingsArgs,
+    problems: &mut Vec<SettingsError>,
+) -> GitMirrorSettings {
+    let ttl = duration_at_least(
+        "RESPONDER_GIT_MIRROR_TTL",
+        &args.git_mirror_ttl,
+        (0, "zero"),
+        "Set a duration such as 30s or 5m (0: ask GitHub before every clone).",
+        problems,
+    );
+    let queue_timeout = duration_at_least(
+        "RESPONDER_GIT_QUEUE_TIMEOUT",
+        &args.git_queue_timeout,
+        (1, "a second"),
+        "Set a duration such as 60s or 5m.",
+        problems,
+    );
+    let upload_packs = match args.git_upload_packs.trim().parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => n,
+        _ => {
+            problems.push(err(
+                "RESPONDER_GIT_UPLOAD_PACKS",
+                format!("{:?} is not a number from 1 to 4096", args.git_upload_packs),
+                "Set how many git upload-pack processes may run at once, e.g. 8.",
+            ));
+            0
+        }
+    };
+    let max_bytes = parse_bytes(&args.git_mirror_max_bytes).unwrap_or_else(|| {
+        problems.push(err(
+            "RESPONDER_GIT_MIRROR_MAX_BYTES",
+            format!("{:?} is not a size", args.git_mirror_max_bytes),
+            "Set a size such as 50G, 500M or a number of bytes.",
+        ));
+        0
+    });
+    GitMirrorSettings {
+        ttl: Duration::from_secs(ttl as u64),
+        upload_packs,
+        queue_timeout: Duration::from_secs(queue_timeout as u64),
+        max_bytes,
+    }
+}
+
+/// `123`, `64K`, `500M`, `50G`, `2T` (powers of 1024) → bytes.
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    num.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 fn app_credentials(

@@ -23,6 +23,13 @@ pub async fn run(
             missing.join(", ")
         );
     }
+    // The git mirror for sandboxes runs `git upload-pack`: without git, /v1/git
+    // answers 500 on every clone.
+    let git = responder::gitserve::git_version();
+    match &git {
+        Ok(version) => println!("git mirror: ok ({version})"),
+        Err(e) => eprintln!("git mirror: {e}"),
+    }
     // Given, else the source tree's when run from one, else what the binary ships
     // (checked in memory).
     let pick = |given: Option<PathBuf>, local: &str| {
@@ -39,6 +46,12 @@ pub async fn run(
     // CONTRACT.md names a FILE (`.github/responder.toml`); a repository checkout
     // (its root) checks every override in it.
     let mut problems = Vec::new();
+    if let Err(e) = git {
+        problems.push(format!(
+            "git: {e}; the git mirror (/v1/git) serves clones with `git upload-pack`: \
+             install git (Debian: apt-get install git)"
+        ));
+    }
     let checkout = match repo_config.as_deref() {
         Some(p) if p.is_file() => {
             match std::fs::read_to_string(p) {

@@ -95,6 +95,12 @@ impl DiffService {
         }))
     }
 
+    /// The mirrors this service fetches into (the git mirror for sandboxes serves
+    /// the same ones).
+    pub fn mirrors(&self) -> &Mirrors {
+        &self.mirrors
+    }
+
     /// The PR's diff: cached when its (merge-base, head) was computed before.
     pub async fn get(
         self: &Arc<Self>,

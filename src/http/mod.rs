@@ -4,6 +4,7 @@ mod agent;
 mod diff;
 mod edge;
 mod error;
+mod git;
 mod health;
 mod incident_list;
 mod incidents;
@@ -29,6 +30,7 @@ pub use unverified::{BodyBudget, UNVERIFIED_BODY_BUDGET};
 
 use crate::diff::DiffService;
 use crate::github::GitHub;
+use crate::gitserve::GitServe;
 use crate::incident::service::IncidentService;
 use crate::settings::Settings;
 use crate::setup::Setup;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub github: Arc<dyn GitHub>,
     pub diffs: Arc<DiffService>,
+    /// The git mirror for sandboxes (`/v1/git`).
+    pub git: Arc<GitServe>,
     pub store: Store,
     pub inbox: Inbox,
     pub incidents: Arc<IncidentService>,
@@ -79,6 +83,20 @@ impl AppState {
 /// The service's routes and layers.
 pub fn router(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static("x-request-id");
+    // git's routes answer errors in text, which git shows its user: they stay
+    // outside the JSON error layer (git ignores a JSON body).
+    let git = Router::new()
+        .route("/v1/git/{owner}/{repo}/info/refs", get(git::info_refs))
+        .route(
+            "/v1/git/{owner}/{repo}/git-upload-pack",
+            post(git::upload_pack),
+        )
+        .route(
+            "/v1/git/{owner}/{repo}/git-receive-pack",
+            post(git::receive_pack),
+        )
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(edge::limit_headers));
     Router::new()
         .route("/webhook", post(webhook::receive))
         .route("/v1/repos/{owner}/{repo}/pulls/{number}/files", get(diff::files))
@@ -94,9 +112,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/timeline", get(incidents::timeline))
         .merge(mcp::routes(&state))
+        // Explicit, so it survives the merge with git's routes below (a merge keeps
+        // the one fallback that is not axum's default) inside the JSON error layer.
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state)
         .layer(axum::middleware::from_fn(edge::limit_headers))
         .layer(axum::middleware::from_fn(edge::json_errors))
+        .merge(git)
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req

@@ -163,7 +163,7 @@ fn dockerfile_stages_user_port_volume_and_health_check_agree_with_fly_toml() {
         "{root}"
     );
     let packages = effective(&stages, "runtime", "RUN").unwrap_or_default();
-    for needed in ["ca-certificates", "libssl3", "curl"] {
+    for needed in ["ca-certificates", "libssl3", "curl", "git"] {
         assert!(packages.contains(needed), "runtime installs {needed}");
     }
 

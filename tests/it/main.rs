@@ -12,6 +12,8 @@ mod diff_mirror;
 mod diff_shared;
 mod diff_timeouts;
 mod fake_github;
+mod git_mirror;
+mod git_mirror_fresh;
 mod github_client;
 mod http_edge;
 mod incident_check;
