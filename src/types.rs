@@ -153,6 +153,13 @@ impl Login {
     }
 }
 
+impl std::str::FromStr for Login {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        Self::parse(s).ok_or_else(|| NameError::Owner(truncate_for_error(s)))
+    }
+}
+
 impl fmt::Display for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
