@@ -12,6 +12,7 @@ mod diff_mirror;
 mod diff_shared;
 mod diff_timeouts;
 mod fake_github;
+mod followups;
 mod github_client;
 mod http_edge;
 mod incident_check;
