@@ -408,7 +408,10 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), 5);
         assert!(specs.iter().all(|s| s.description.chars().count() <= 100));
-        let fu = specs.iter().find(|s| s.name == "follow-up").expect("a spec");
+        let fu = specs
+            .iter()
+            .find(|s| s.name == "follow-up")
+            .expect("a spec");
         assert_ne!(fu.color, "ededed", "a colour of its own");
     }
 

@@ -84,10 +84,7 @@ fn num(n: IssueNumber) -> i64 {
 impl Store {
     /// Stores the item unless its key is stored for the incident already; returns
     /// the stored row (the earlier one if any) and whether this call inserted it.
-    pub async fn claim_follow_up(
-        &self,
-        new: &NewFollowUp,
-    ) -> Result<(FollowUp, bool), StoreError> {
+    pub async fn claim_follow_up(&self, new: &NewFollowUp) -> Result<(FollowUp, bool), StoreError> {
         let (repo, link) = match &new.issue {
             Some((r, l)) => (Some(r.full()), Some(l)),
             None => (None, None),

@@ -199,7 +199,11 @@ async fn mentions_and_markers_in_an_item_do_not_reach_the_issue_alive() {
     assert!(first_line.starts_with("<!-- responder:incident="));
     assert!(!has_live_mention_or_comment(rest), "{rest}");
     assert!(!rest.contains("-->"), "{rest}");
-    assert!(!has_live_mention_or_comment(&created[0].title), "{}", created[0].title);
+    assert!(
+        !has_live_mention_or_comment(&created[0].title),
+        "{}",
+        created[0].title
+    );
     assert!(rest.contains("bob") && rest.contains("acme/sre"));
 }
 

@@ -16,7 +16,9 @@ use super::closing::IssueClosed;
 use super::{IncidentError, IncidentService, RepoContext, marker, to_link};
 use crate::github::{Issue, IssueUpdate, NewIssue};
 use crate::incident::model::{FollowUpOrigin, FollowUpState};
-use crate::incident::text::action_items::{ActionItem, IssueRef, ItemKey, action_items, link_items};
+use crate::incident::text::action_items::{
+    ActionItem, IssueRef, ItemKey, action_items, link_items,
+};
 use crate::incident::text::sanitize::sanitize_inline;
 use crate::store::{FollowUp, IncidentRecord, IssueLink, NewFollowUp};
 use crate::types::{IssueNumber, RepoName};
@@ -87,7 +89,9 @@ impl IncidentService {
                         refs.insert(item.key.clone(), reference(target, repo, link.number));
                     }
                     // Claimed by an attempt that died before recording its issue.
-                    (None, None) if !item.checked && !pending.iter().any(|(p, _)| p.key == f.key) => {
+                    (None, None)
+                        if !item.checked && !pending.iter().any(|(p, _)| p.key == f.key) =>
+                    {
                         may_exist = true;
                         pending.push((f.clone(), item));
                     }
@@ -96,11 +100,16 @@ impl IncidentService {
                 continue;
             }
             match &item.issue {
-                Some(named) => report.linked += usize::from(self.link_named(inc, item, named).await?),
+                Some(named) => {
+                    report.linked += usize::from(self.link_named(inc, item, named).await?)
+                }
                 None if item.checked => {} // done, and no issue to track
                 None if pending.len() >= MAX_PER_CLOSE => report.deferred += 1,
                 None => {
-                    let (row, fresh) = self.store.claim_follow_up(&new_row(inc, item, self.now().timestamp_millis())).await?;
+                    let (row, fresh) = self
+                        .store
+                        .claim_follow_up(&new_row(inc, item, self.now().timestamp_millis()))
+                        .await?;
                     may_exist |= !fresh;
                     known.insert(row.key.clone(), row.clone());
                     pending.push((row, item));
@@ -112,7 +121,10 @@ impl IncidentService {
             self.ensure_label_names(&ctx, target, ctx.config.follow_up_labels())
                 .await?;
             let found = match may_exist {
-                true => self.own_issues(target, &ctx.config.labels.follow_up).await?,
+                true => {
+                    self.own_issues(target, &ctx.config.labels.follow_up)
+                        .await?
+                }
                 false => Vec::new(),
             };
             for (row, item) in pending {
@@ -129,7 +141,12 @@ impl IncidentService {
                 self.store
                     .record_follow_up_issue(row.id, target, &link, assigned)
                     .await?;
-                tracing::info!(incident = inc.id, issue = link.number.0, assigned, "follow-up issue recorded");
+                tracing::info!(
+                    incident = inc.id,
+                    issue = link.number.0,
+                    assigned,
+                    "follow-up issue recorded"
+                );
                 if item.owner.is_some() && !assigned {
                     report.unassigned.push(link.number);
                 }
@@ -149,7 +166,10 @@ impl IncidentService {
         item: &ActionItem,
         named: &IssueRef,
     ) -> Result<bool, IncidentError> {
-        let repo = named.repo.clone().unwrap_or_else(|| inc.target_repo.clone());
+        let repo = named
+            .repo
+            .clone()
+            .unwrap_or_else(|| inc.target_repo.clone());
         let issue = match self.github.issue(&repo, named.number).await {
             Ok(i) => i,
             Err(e) if e.is_transient() => return Err(e.into()),

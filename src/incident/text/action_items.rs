@@ -310,12 +310,7 @@ fn issue_ref(v: &str) -> Option<IssueRef> {
         Some(i) if v.starts_with('[') => v[i + 2..].trim_end_matches(')'),
         _ => v,
     };
-    let number = |s: &str| {
-        s.parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(IssueNumber)
-    };
+    let number = |s: &str| s.parse::<u64>().ok().filter(|n| *n > 0).map(IssueNumber);
     if let Some(n) = v.strip_prefix('#') {
         return Some(IssueRef {
             repo: None,
@@ -402,7 +397,10 @@ mod tests {
             })
         };
         assert_eq!(item("- [ ] a — issue: #7").issue, here(7));
-        assert_eq!(item("- [ ] a — issue: Acme/Other#8").issue, there("acme/other", 8));
+        assert_eq!(
+            item("- [ ] a — issue: Acme/Other#8").issue,
+            there("acme/other", 8)
+        );
         assert_eq!(
             item("- [ ] a — issue: https://github.com/acme/evals/issues/9").issue,
             there("acme/evals", 9)
@@ -437,8 +435,14 @@ mod tests {
                 "- [ ] Page better — owner: the SRE team",
                 "Page better — owner: the SRE team",
             ),
-            ("- [ ] Page better — owner: @acme/sre", "Page better — owner: @acme/sre"),
-            ("- [ ] Page better — owner: -bob", "Page better — owner: -bob"),
+            (
+                "- [ ] Page better — owner: @acme/sre",
+                "Page better — owner: @acme/sre",
+            ),
+            (
+                "- [ ] Page better — owner: -bob",
+                "Page better — owner: -bob",
+            ),
         ] {
             let i = item(line);
             assert_eq!((i.owner, i.what.as_str()), (None, what), "{line:?}");
@@ -509,7 +513,11 @@ mod tests {
             assert_eq!(out, want, "only the item without an issue changed");
             let again = action_items(&out);
             assert_eq!(again[0].issue.as_ref().unwrap().number, IssueNumber(40));
-            assert_eq!(link_items(&out, &refs), None, "linking twice changes nothing");
+            assert_eq!(
+                link_items(&out, &refs),
+                None,
+                "linking twice changes nothing"
+            );
         }
         assert_eq!(link_items("no items here", &refs), None);
     }
@@ -528,6 +536,9 @@ mod tests {
         let i = item("- [ ] Ping @bob and @acme/sre <!-- x --> — owner: alice");
         assert_eq!(i.what, "Ping @bob and @acme/sre");
         let many: String = (0..10_000).map(|n| format!("- [ ] item {n}\n")).collect();
-        assert_eq!(action_items(&format!("## Action items\n{many}")).len(), 10_000);
+        assert_eq!(
+            action_items(&format!("## Action items\n{many}")).len(),
+            10_000
+        );
     }
 }
