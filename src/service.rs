@@ -18,7 +18,7 @@ use crate::github::app::AppAuth;
 use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
 use crate::http::{self, AppState};
 use crate::incident::render::sandbox::SandboxConfig;
-use crate::incident::service::{IncidentService, RcaReminders};
+use crate::incident::service::{IncidentService, RcaReminders, TimelineWriter};
 use crate::settings::Settings;
 use crate::setup::Setup;
 use crate::store::Store;
@@ -208,6 +208,18 @@ impl Service {
         RcaReminders::new(self.state.incidents.clone())
     }
 
+    /// The job that writes incidents' timelines into their RCA bodies (tests call
+    /// its `run_once` with the injected time).
+    pub fn timeline_writer(&self) -> TimelineWriter {
+        TimelineWriter::new(self.state.incidents.clone())
+    }
+
+    /// Starts the timeline writer; like the reminders, once the App is configured.
+    pub fn spawn_timeline_writer(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let job = self.timeline_writer();
+        self.spawn_when_configured(shutdown, |stop| job.run(stop))
+    }
+
     /// Starts the RCA due-reminder job; it waits for the App to be configured (it
     /// comments on issues) and stops when `shutdown` turns true.
     pub fn spawn_reminders(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -225,6 +237,7 @@ impl Service {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.spawn_worker(stop_rx.clone());
         let redelivery = self.spawn_redelivery(stop_rx.clone());
+        let timelines = self.spawn_timeline_writer(stop_rx.clone());
         let reminders = self.spawn_reminders(stop_rx);
         let addr = listener.local_addr()?;
         let missing = self.state.setup.live().missing();
@@ -246,6 +259,7 @@ impl Service {
             job.await.context("the redelivery job panicked")?;
         }
         reminders.await.context("the RCA reminder job panicked")?;
+        timelines.await.context("the timeline writer panicked")?;
         tracing::info!("stopped");
         Ok(())
     }

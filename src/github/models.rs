@@ -121,6 +121,9 @@ pub struct IssueUpdate {
     pub state_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// Replaces the set of assignees (GitHub's PATCH semantics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignees: Option<Vec<String>>,
 }
 
 /// A collaborator's permission on a repository, weakest to strongest.

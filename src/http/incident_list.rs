@@ -35,9 +35,17 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-/// Durations in seconds, `null` until they happen.
+/// Milestones (RFC 3339) and durations from declaration in seconds, `null` until
+/// they happen. Acknowledged: the first commander or status update.
 #[derive(Serialize)]
 pub struct Timings {
+    pub started_at: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub mitigated_at: Option<String>,
+    /// From when it started (when known) to its declaration.
+    pub time_to_declare_seconds: Option<i64>,
+    pub time_to_acknowledge_seconds: Option<i64>,
+    pub time_to_mitigate_seconds: Option<i64>,
     pub time_to_resolve_seconds: Option<i64>,
     pub rca_closed_at: Option<String>,
     pub time_to_rca_seconds: Option<i64>,
@@ -115,7 +123,7 @@ pub async fn list(
         Some(s) => Some(s.parse::<IncidentStatus>().map_err(|_| {
             unprocessable(
                 "invalid_status",
-                format!("status {s:?}: use open or resolved"),
+                format!("status {s:?}: use open, mitigated or resolved"),
             )
         })?),
     };
@@ -194,6 +202,12 @@ pub(super) fn listed(
     ListedIncident {
         incident: IncidentJson::new(i),
         timings: Timings {
+            started_at: i.started_ms.map(rfc3339),
+            acknowledged_at: i.acknowledged_at.map(rfc3339),
+            mitigated_at: i.mitigated_at.map(rfc3339),
+            time_to_declare_seconds: i.started_ms.map(|s| (i.created_at - s).max(0) / 1000),
+            time_to_acknowledge_seconds: i.acknowledged_at.map(secs),
+            time_to_mitigate_seconds: i.mitigated_at.map(secs),
             time_to_resolve_seconds: i.resolved_at.map(secs),
             rca_closed_at: rca.closed_at.map(rfc3339),
             time_to_rca_seconds: rca_done.map(secs),

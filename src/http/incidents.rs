@@ -17,7 +17,8 @@ use super::error::ApiError;
 use super::incident_list::{ListedIncident, listed};
 use crate::incident::model::declaration::{ApiDeclaration, Declaration};
 use crate::incident::model::severity::Severity;
-use crate::incident::model::{DeclaredVia, IncidentStatus};
+use crate::incident::model::{DeclaredVia, EventKind, IncidentStatus};
+use crate::incident::render::timeline::entry_text;
 use crate::incident::service::{IncidentError, IncidentKey, NewDeclaration, millis};
 use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
 use crate::types::RepoName;
@@ -49,6 +50,7 @@ pub struct IncidentJson {
     pub severity: Severity,
     pub component: Option<String>,
     pub status: IncidentStatus,
+    pub commander: Option<String>,
     pub declared_by: String,
     pub declared_via: DeclaredVia,
     pub dedup_key: Option<String>,
@@ -85,6 +87,7 @@ impl IncidentJson {
             severity: i.severity,
             component: i.component.clone(),
             status: i.status,
+            commander: i.commander.clone(),
             declared_by: i.declared_by.clone(),
             declared_via: i.declared_via,
             dedup_key: i.dedup_key.clone(),
@@ -190,23 +193,8 @@ pub async fn show(
     auth: AgentAuth,
     Path(id): Path<String>,
 ) -> Result<Json<ListedIncident>, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no incident {id} in the repositories this token covers"),
-        )
-    };
-    let n: i64 = id.parse().map_err(|_| not_found())?;
+    let inc = readable_incident(&state, &auth, &id).await?;
     let store = state.incidents.store();
-    let inc = store
-        .incident(n)
-        .await
-        .map_err(|e| service_error(e.into()))?
-        .ok_or_else(not_found)?;
-    if !can_read(&auth, &inc.repo) {
-        return Err(not_found());
-    }
     let events = store
         .incident_events(inc.id)
         .await
@@ -223,4 +211,78 @@ pub async fn show(
     json.incident.summary = Some(inc.summary.clone());
     json.incident.events = Some(events);
     Ok(Json(json))
+}
+
+/// The incident `id` when the token may read it; 404 alike when it does not exist
+/// and when the token covers neither scope on its repository, so ids cannot be probed.
+async fn readable_incident(
+    state: &AppState,
+    auth: &AgentAuth,
+    id: &str,
+) -> Result<IncidentRecord, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no incident {id} in the repositories this token covers"),
+        )
+    };
+    let n: i64 = id.parse().map_err(|_| not_found())?;
+    let inc = state
+        .incidents
+        .store()
+        .incident(n)
+        .await
+        .map_err(|e| service_error(e.into()))?
+        .ok_or_else(not_found)?;
+    if !can_read(auth, &inc.repo) {
+        return Err(not_found());
+    }
+    Ok(inc)
+}
+
+/// One entry of `GET /v1/incidents/{id}/timeline` (CONTRACT.md, Timeline).
+#[derive(Serialize)]
+pub struct TimelineEntry {
+    pub at: String,
+    pub kind: EventKind,
+    pub actor: Option<String>,
+    pub text: String,
+    pub url: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TimelineJson {
+    pub incident: i64,
+    pub entries: Vec<TimelineEntry>,
+}
+
+/// `GET /v1/incidents/{id}/timeline`: every entry, oldest first (by when it
+/// happened: a back-dated note stands at its own time).
+pub async fn timeline(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<Json<TimelineJson>, ApiError> {
+    let inc = readable_incident(&state, &auth, &id).await?;
+    let events = state
+        .incidents
+        .store()
+        .incident_events(inc.id)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    let entries = events
+        .into_iter()
+        .map(|e| TimelineEntry {
+            at: rfc3339(e.at),
+            kind: e.kind,
+            actor: Some(e.actor.clone()).filter(|a| !a.is_empty()),
+            text: entry_text(&e),
+            url: e.url,
+        })
+        .collect();
+    Ok(Json(TimelineJson {
+        incident: inc.id,
+        entries,
+    }))
 }

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             post(incidents::declare).get(incident_list::list),
         )
         .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/timeline", get(incidents::timeline))
         .with_state(state)
         .layer(axum::middleware::from_fn(edge::limit_headers))
         .layer(axum::middleware::from_fn(edge::json_errors))

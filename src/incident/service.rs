@@ -16,9 +16,12 @@ mod context;
 mod followups;
 mod lifecycle;
 mod locks;
+mod milestones;
 mod postmortem;
 mod reminders;
 mod replies;
+mod timeline;
+mod timeline_writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +35,8 @@ pub use followups::FollowUpReport;
 pub use lifecycle::Change;
 pub use postmortem::{RcaOutcome, rca_branch};
 pub use reminders::{RcaReminders, ReminderReport};
+pub use timeline::{COMMANDER_END, COMMANDER_START};
+pub use timeline_writer::TimelineWriter;
 
 use crate::clock::Clock;
 use crate::github::{GitHub, GitHubError, IssueUpdate, NewIssue};
@@ -252,6 +257,12 @@ impl IncidentService {
                 &ctx.runbook,
                 d.severity,
             ),
+            started_ms: d
+                .started_at
+                .as_deref()
+                .and_then(|t| crate::incident::text::when::parse_started(t, now))
+                .map(|t| t.timestamp_millis()),
+            update_every_secs: ctx.runbook.severity(d.severity).update_every_secs(),
         };
         let (mut incident, created) = self.store.insert_or_get_incident(&row).await?;
         tracing::info!(incident = incident.id, key = %new.key, created, "declaration stored");
@@ -397,6 +408,7 @@ impl IncidentService {
         );
         // The stored date is the one the reminders use: show no other.
         view.rca_due = inc.rca_due_at.clone();
+        view.commander = inc.commander.clone();
         view
     }
 

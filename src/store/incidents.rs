@@ -36,6 +36,10 @@ pub struct NewIncident {
     pub created_at: i64,
     /// `YYYY-MM-DD`.
     pub rca_due_at: String,
+    /// When it started, when the declaration says so in a form Responder reads.
+    pub started_ms: Option<i64>,
+    /// How often the severity wants a status update, if at all.
+    pub update_every_secs: Option<i64>,
 }
 
 /// An issue by number and web address.
@@ -73,6 +77,19 @@ pub struct IncidentRecord {
     pub rca_issue: Option<IssueLink>,
     pub bug_linked: bool,
     pub comment_posted: bool,
+    pub commander: Option<String>,
+    pub started_ms: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub mitigated_at: Option<i64>,
+    pub last_update_at: Option<i64>,
+    pub update_asked_at: Option<i64>,
+    pub update_every_secs: Option<i64>,
+    /// Bumped per timeline entry; `timeline_synced` is the version the RCA shows.
+    pub timeline_version: i64,
+    pub timeline_synced: i64,
+    pub timeline_synced_at: Option<i64>,
+    /// The RCA's timeline markers were missing (and that was said).
+    pub timeline_broken: bool,
 }
 
 /// One thing that happened to an incident.
@@ -87,12 +104,49 @@ pub struct IncidentEvent {
     /// What caused it exactly once (e.g. `comment:<repo>:<id>`), if anything.
     #[serde(skip)]
     pub source_key: Option<String>,
+    /// The timeline's line for it (declarer text, unsanitised: renderers sanitise).
+    pub text: Option<String>,
+    /// A link: the comment, pull request or alert it came from.
+    pub url: Option<String>,
+}
+
+impl IncidentEvent {
+    /// An entry of `kind` by `actor` at `at` (ms), caused once by `source_key`.
+    pub fn new(kind: EventKind, actor: &str, at: i64, source_key: Option<String>) -> Self {
+        Self {
+            kind,
+            actor: actor.to_string(),
+            at,
+            from_severity: None,
+            to_severity: None,
+            note: None,
+            source_key,
+            text: None,
+            url: None,
+        }
+    }
+}
+
+/// What an event changes on the incident beyond its kind's milestone.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Effect<'a> {
+    #[default]
+    None,
+    /// A severity change: the new due date and update interval (from the runbook).
+    Severity {
+        rca_due_at: &'a str,
+        update_every_secs: Option<i64>,
+    },
+    /// The new commander's login.
+    Commander(&'a str),
 }
 
 pub(super) const COLUMNS: &str = "id, key, repo, target_repo, severity, component, title, summary, impact, \
     started_at, links, declared_by, declared_via, dedup_key, source_issue_number, \
     source_issue_url, status, created_at, rca_due_at, resolved_at, bug_issue_number, \
-    bug_issue_url, rca_issue_number, rca_issue_url, bug_linked, comment_posted";
+    bug_issue_url, rca_issue_number, rca_issue_url, bug_linked, comment_posted, commander, \
+    started_ms, acknowledged_at, mitigated_at, last_update_at, update_asked_at, \
+    update_every_secs, timeline_version, timeline_synced, timeline_synced_at, timeline_broken";
 
 fn link(number: Option<i64>, url: Option<String>) -> Option<IssueLink> {
     Some(IssueLink {
@@ -163,6 +217,17 @@ pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, sqlx::
         ),
         bug_linked: row.try_get::<i64, _>("bug_linked")? != 0,
         comment_posted: row.try_get::<i64, _>("comment_posted")? != 0,
+        commander: row.try_get("commander")?,
+        started_ms: row.try_get("started_ms")?,
+        acknowledged_at: row.try_get("acknowledged_at")?,
+        mitigated_at: row.try_get("mitigated_at")?,
+        last_update_at: row.try_get("last_update_at")?,
+        update_asked_at: row.try_get("update_asked_at")?,
+        update_every_secs: row.try_get("update_every_secs")?,
+        timeline_version: row.try_get("timeline_version")?,
+        timeline_synced: row.try_get("timeline_synced")?,
+        timeline_synced_at: row.try_get("timeline_synced_at")?,
+        timeline_broken: row.try_get::<i64, _>("timeline_broken")? != 0,
     })
 }
 
@@ -177,11 +242,16 @@ impl Store {
         &self,
         new: &NewIncident,
     ) -> Result<(IncidentRecord, bool), StoreError> {
+        // The row and its first timeline entries commit together: no incident
+        // without its `declared` entry after a crash.
+        let mut tx = self.writer.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO incidents (key, repo, target_repo, severity, component, title, summary, \
              impact, started_at, links, declared_by, declared_via, dedup_key, \
-             source_issue_number, source_issue_url, created_at, rca_due_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             source_issue_number, source_issue_url, created_at, rca_due_at, updated_at, \
+             started_ms, update_every_secs, last_update_at, timeline_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $16, 1) \
              ON CONFLICT (key) DO NOTHING RETURNING id",
         )
         .bind(new.key.as_str())
@@ -202,20 +272,40 @@ impl Store {
         .bind(new.created_at)
         .bind(&new.rca_due_at)
         .bind(now_ms())
-        .fetch_optional(&self.writer)
+        .bind(new.started_ms)
+        .bind(new.update_every_secs)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(id) = inserted {
-            sqlx::query(
-                "INSERT INTO incident_events (incident_id, kind, actor, at, to_severity) \
-                 VALUES ($1, 'declared', $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(&new.declared_by)
-            .bind(new.created_at)
-            .bind(new.severity.as_str())
-            .execute(&self.writer)
-            .await?;
+            let mut entries = vec![(
+                EventKind::Declared,
+                new.created_at,
+                format!(
+                    "declared as {} via {}",
+                    new.severity,
+                    new.declared_via.describe()
+                ),
+            )];
+            if let Some(started) = new.started_ms {
+                entries.insert(0, (EventKind::Started, started, "started".to_string()));
+            }
+            for (kind, at, text) in entries {
+                sqlx::query(
+                    "INSERT INTO incident_events (incident_id, kind, actor, at, to_severity, text, url) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id)
+                .bind(kind.as_str())
+                .bind(&new.declared_by)
+                .bind(at)
+                .bind(new.severity.as_str())
+                .bind(text)
+                .bind(new.source_issue.as_ref().map(|l| l.url.clone()))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
+        tx.commit().await?;
         let row = self
             .incident_by_key(&new.key)
             .await?
@@ -311,20 +401,22 @@ impl Store {
         Ok(())
     }
 
-    /// Records an event and applies it to the incident in one transaction: a
-    /// `severity` event sets the severity and, given one, the new RCA due date;
-    /// `resolved`/`reopened` the status. An event whose `source_key` was recorded
-    /// before changes nothing; returns whether it was new.
+    /// Records an event and applies it to the incident in one transaction (see
+    /// [`Effect`] and each kind's milestone: an update sets the last update, a
+    /// commander or an update acknowledges, mitigated/resolved/reopened set the
+    /// status) and bumps the timeline's version. An event whose `source_key` was
+    /// recorded before changes nothing; returns whether it was new.
     pub async fn record_incident_event(
         &self,
         id: i64,
         event: &IncidentEvent,
-        rca_due_at: Option<&str>,
+        effect: Effect<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO incident_events (incident_id, kind, actor, at, from_severity, \
-             to_severity, note, source_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             to_severity, note, source_key, text, url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (source_key) DO NOTHING RETURNING id",
         )
         .bind(id)
@@ -335,38 +427,57 @@ impl Store {
         .bind(event.to_severity.map(Severity::as_str))
         .bind(&event.note)
         .bind(&event.source_key)
+        .bind(&event.text)
+        .bind(&event.url)
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
             return Ok(false);
         }
-        let update = match event.kind {
-            EventKind::Severity => Some(
+        let set = match (event.kind, effect) {
+            (EventKind::Severity, Effect::Severity { rca_due_at, update_every_secs }) => {
                 sqlx::query(
-                    "UPDATE incidents SET severity = $1, rca_due_at = COALESCE($2, rca_due_at), \
-                     updated_at = $3 WHERE id = $4",
+                    "UPDATE incidents SET severity = $1, rca_due_at = $2, update_every_secs = $3, \
+                     timeline_version = timeline_version + 1, updated_at = $4 WHERE id = $5",
                 )
                 .bind(event.to_severity.map(Severity::as_str).unwrap_or_default())
-                .bind(rca_due_at.map(str::to_string)),
+                .bind(rca_due_at.to_string())
+                .bind(update_every_secs)
+            }
+            (EventKind::Commander, Effect::Commander(login)) => sqlx::query(
+                "UPDATE incidents SET commander = $1, acknowledged_at = COALESCE(acknowledged_at, $2), \
+                 timeline_version = timeline_version + 1, updated_at = $3 WHERE id = $4",
+            )
+            .bind(login.to_string())
+            .bind(event.at),
+            (EventKind::Update, _) => sqlx::query(
+                "UPDATE incidents SET last_update_at = $1, acknowledged_at = COALESCE(acknowledged_at, $1), \
+                 timeline_version = timeline_version + 1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(event.at),
+            (EventKind::Mitigated, _) => sqlx::query(
+                "UPDATE incidents SET status = $1, mitigated_at = COALESCE(mitigated_at, $2), \
+                 timeline_version = timeline_version + 1, updated_at = $3 WHERE id = $4",
+            )
+            .bind(IncidentStatus::Mitigated.as_str())
+            .bind(event.at),
+            (EventKind::Resolved, _) => sqlx::query(
+                "UPDATE incidents SET status = $1, resolved_at = $2, \
+                 timeline_version = timeline_version + 1, updated_at = $3 WHERE id = $4",
+            )
+            .bind(IncidentStatus::Resolved.as_str())
+            .bind(event.at),
+            (EventKind::Reopened, _) => sqlx::query(
+                "UPDATE incidents SET status = $1, resolved_at = NULL, mitigated_at = NULL, \
+                 timeline_version = timeline_version + 1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(IncidentStatus::Open.as_str()),
+            _ => sqlx::query(
+                "UPDATE incidents SET timeline_version = timeline_version + 1, updated_at = $1 \
+                 WHERE id = $2",
             ),
-            EventKind::Resolved => Some(
-                sqlx::query(
-                    "UPDATE incidents SET status = $1, resolved_at = $2, updated_at = $3 WHERE id = $4",
-                )
-                .bind(IncidentStatus::Resolved.as_str())
-                .bind(event.at),
-            ),
-            EventKind::Reopened => Some(
-                sqlx::query(
-                    "UPDATE incidents SET status = $1, resolved_at = NULL, updated_at = $2 WHERE id = $3",
-                )
-                .bind(IncidentStatus::Open.as_str()),
-            ),
-            EventKind::Declared => None,
         };
-        if let Some(q) = update {
-            q.bind(now_ms()).bind(id).execute(&mut *tx).await?;
-        }
+        set.bind(now_ms()).bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -374,8 +485,8 @@ impl Store {
     /// The incident's history, oldest first.
     pub async fn incident_events(&self, id: i64) -> Result<Vec<IncidentEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kind, actor, at, from_severity, to_severity, note, source_key \
-             FROM incident_events WHERE incident_id = $1 ORDER BY id",
+            "SELECT kind, actor, at, from_severity, to_severity, note, source_key, text, url \
+             FROM incident_events WHERE incident_id = $1 ORDER BY at, id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -390,6 +501,8 @@ impl Store {
                     to_severity: parsed_opt(r, "to_severity")?,
                     note: r.try_get("note")?,
                     source_key: r.try_get("source_key")?,
+                    text: r.try_get("text")?,
+                    url: r.try_get("url")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

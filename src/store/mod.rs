@@ -10,6 +10,7 @@ mod installations;
 mod lifecycle;
 mod locks;
 mod redelivery;
+mod timeline;
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use followups::{FollowUp, NewFollowUp};
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
-pub use incidents::{IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
+pub use incidents::{Effect, IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
 pub use lifecycle::{IncidentFilter, RcaState, Within};
 pub use redelivery::{JobRun, Redelivery};
 

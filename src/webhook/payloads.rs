@@ -92,6 +92,31 @@ pub struct IssueCommentEvent {
     pub comment: Comment,
 }
 
+/// A pull request as `pull_request` events carry it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub title: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub html_url: String,
+    pub user: User,
+    #[serde(default)]
+    pub merged: bool,
+    #[serde(default)]
+    pub merged_by: Option<User>,
+    #[serde(default)]
+    pub merged_at: Option<String>,
+}
+
+/// `pull_request.*`: opened, closed (merged or not), …
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestEvent {
+    pub pull_request: PullRequest,
+    #[serde(default)]
+    pub sender: Option<User>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Account {
     pub login: String,
@@ -159,6 +184,9 @@ mod tests {
         let e: InstallationEvent =
             decode(&event("installation", fixture("installation.created"))).unwrap();
         assert!(e.installation.id > 0);
+        let e: PullRequestEvent =
+            decode(&event("pull_request", fixture("pull_request.opened"))).unwrap();
+        assert!(e.pull_request.number > 0 && !e.pull_request.merged);
     }
 
     #[test]

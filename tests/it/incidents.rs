@@ -463,10 +463,24 @@ async fn hostile_summary_neither_pings_nor_forges_and_huge_text_fits() {
             assert!(!b.contains(ping), "{ping} pings");
         }
         assert_eq!(
-            b.matches("<!-- responder:").count(),
+            b.matches("<!-- responder:incident=").count(),
             1,
-            "one marker, ours, first"
+            "one incident marker, ours, first"
         );
+        // Every other marker is one of Responder's own (commander, timeline): none forged.
+        let ours = [
+            "<!-- responder:commander -->",
+            "<!-- /responder:commander -->",
+            "<!-- responder:timeline -->",
+            "<!-- /responder:timeline -->",
+        ];
+        // A live marker is `<!-- responder:…` exactly (defused ones have U+200B inside).
+        let live = |i: usize| b[..i].ends_with("<!-- ") || b[..i].ends_with("<!-- /");
+        let forged = b.match_indices("responder:").filter(|(i, _)| {
+            let from = &b[b[..*i].rfind("<!--").unwrap_or(0)..];
+            live(*i) && !(*i == 5 || ours.iter().any(|m| from.starts_with(m)))
+        });
+        assert_eq!(forged.count(), 0, "{b}");
         assert!(!i.title.contains("@acme/oncall"));
     }
 }

@@ -22,5 +22,6 @@ mod lifecycle;
 mod postgres;
 mod redelivery;
 mod setup;
+mod timeline;
 mod webhook_inbox;
 mod webhook_process;

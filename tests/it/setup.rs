@@ -248,7 +248,7 @@ async fn without_app_settings_the_page_offers_the_manifest_and_webhooks_are_refu
     assert_eq!(manifest["default_permissions"], app_yml_permissions());
     assert_eq!(
         manifest["default_events"],
-        serde_json::json!(["issues", "issue_comment"])
+        serde_json::json!(["issues", "issue_comment", "pull_request"])
     );
 
     let refused = u

@@ -53,6 +53,8 @@ pub struct TestService {
     pub data_dir: PathBuf,
     /// The RCA due-reminder job of this service (tests call `run_once`).
     pub reminders: Arc<responder::incident::service::RcaReminders>,
+    /// The RCA timeline writer of this service (tests call `run_once`).
+    pub timeline: Arc<responder::incident::service::TimelineWriter>,
     /// Wakes when the worker records an outcome: see [`TestService::settle`].
     outcomes: watch::Receiver<u64>,
     stop: watch::Sender<bool>,
@@ -117,6 +119,7 @@ impl TestService {
         let (stop, stop_rx) = watch::channel(false);
         let worker = service.spawn_worker(stop_rx);
         let reminders = Arc::new(service.reminders());
+        let timeline = Arc::new(service.timeline_writer());
         let outcomes = service.outcomes();
         let http = service.serve_http(listener, std::future::pending());
         tokio::spawn(async move { http.await.unwrap() });
@@ -126,6 +129,7 @@ impl TestService {
             store: service.state.store.clone(),
             data_dir: args.data_dir,
             reminders,
+            timeline,
             outcomes,
             stop,
             worker: Some(worker),

@@ -31,6 +31,8 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     pub tmp: tempfile::TempDir,
     next_comment: AtomicU64,
+    /// Every webhook delivered through [`World::deliver`] (event, body), in order.
+    delivered: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 /// `acme/evals` (installed; alice may write, rita may read), a service on a manual
@@ -73,6 +75,7 @@ pub async fn world_cfg(
         clock,
         tmp,
         next_comment: AtomicU64::new(100),
+        delivered: Default::default(),
     }
 }
 
@@ -105,6 +108,7 @@ impl World {
             clock,
             tmp,
             next_comment,
+            delivered,
         } = self;
         svc.stop().await;
         let svc = start(tmp.path(), &fake, &clock, |_| {}).await;
@@ -114,6 +118,7 @@ impl World {
             clock,
             tmp,
             next_comment,
+            delivered,
         }
     }
 
@@ -140,8 +145,23 @@ impl World {
 
     pub async fn deliver(&self, event: &str, delivery: &str, payload: &Value) {
         let body = serde_json::to_vec(payload).unwrap();
+        self.delivered
+            .lock()
+            .unwrap()
+            .push((event.to_string(), body.clone()));
         let resp = self.svc.deliver(event, delivery, &body).await;
         assert!(resp.status().is_success(), "{}", resp.status());
+        assert!(self.svc.settle(WAIT).await, "deliveries did not settle");
+    }
+
+    /// GitHub delivers every webhook so far once more (new delivery ids, as its
+    /// "Redeliver" button does), in order; returns once all are handled.
+    pub async fn redeliver_all(&self) {
+        let all = self.delivered.lock().unwrap().clone();
+        for (i, (event, body)) in all.iter().enumerate() {
+            let resp = self.svc.deliver(event, &format!("again-{i}"), body).await;
+            assert!(resp.status().is_success(), "{}", resp.status());
+        }
         assert!(self.svc.settle(WAIT).await, "deliveries did not settle");
     }
 

@@ -220,7 +220,34 @@ impl Declaration {
             marker: marker.to_string(),
             event: "declared".to_string(),
             note: None,
+            detection: self.detection(declared_by, declared_at),
+            commander: None,
         }
+    }
+
+    /// How it was detected and how long after it started: the RCA's Detection line.
+    fn detection(&self, declared_by: &str, declared_at: DateTime<Utc>) -> String {
+        let mut s = format!(
+            "Declared through the {} by {declared_by}",
+            self.via.describe()
+        );
+        let started = self
+            .started_at
+            .as_deref()
+            .and_then(|t| crate::incident::text::when::parse_started(t, declared_at));
+        if let Some(t) = started {
+            let mins = (declared_at - t).num_minutes().max(0);
+            s.push_str(&format!(
+                ", {} after it started ({})",
+                match (mins / 60, mins % 60) {
+                    (0, m) => format!("{m}m"),
+                    (h, m) => format!("{h}h {m:02}m"),
+                },
+                t.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        s.push('.');
+        s
     }
 }
 

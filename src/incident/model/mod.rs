@@ -68,6 +68,8 @@ stored_enum! {
     /// Whether an incident is still going on.
     IncidentStatus, "incident status" {
         Open => "open",
+        /// The impact is stopped; the incident stays open until resolved.
+        Mitigated => "mitigated",
         Resolved => "resolved",
     }
 }
@@ -93,12 +95,22 @@ impl DeclaredVia {
 }
 
 stored_enum! {
-    /// What happened to an incident (its history).
-    EventKind, "incident event" {
+    /// What happened to an incident: the kinds of its timeline's entries.
+    EventKind, "timeline entry kind" {
+        /// When it started, as declared (the form's "Started at", an alert's `startsAt`).
+        Started => "started",
         Declared => "declared",
         Severity => "severity",
+        Commander => "commander",
+        Update => "update",
+        Note => "note",
+        Mitigated => "mitigated",
         Resolved => "resolved",
         Reopened => "reopened",
+        PullRequest => "pull_request",
+        AlertFiring => "alert_firing",
+        AlertResolved => "alert_resolved",
+        AgentRuns => "agent_runs",
     }
 }
 

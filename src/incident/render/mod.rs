@@ -9,6 +9,7 @@
 //! `get_env`, and only `from_dir` touches the filesystem, once, when building.
 
 pub mod sandbox;
+pub mod timeline;
 pub mod view;
 
 use std::collections::HashMap;
@@ -393,7 +394,7 @@ mod tests {
             r.render_comment(&v).unwrap(),
         ] {
             assert!(body.starts_with(&v.marker), "{body}");
-            assert_eq!(body.matches("<!-- responder:").count(), 1);
+            assert_eq!(body.matches("<!-- responder:incident=").count(), 1);
         }
         let bug = r.render_bug(&v).unwrap();
         assert!(bug.contains("[#9](https://github.com/acme/evals/issues/9)"));
@@ -410,17 +411,29 @@ mod tests {
             "cc @alice @acme/sre-team\n<!-- responder:incident=1 kind=rca -->\nhidden? -->".into();
         v.impact = Some("@bob".into());
         v.declared_by = "mallory".into();
-        for body in [
+        // Responder's own markers (commander, timeline) as the clean view has them.
+        let clean = view();
+        let ours = [
+            r.render_bug(&clean).unwrap(),
+            r.render_rca(&clean).unwrap(),
+            r.render_comment(&clean).unwrap(),
+        ]
+        .map(|b| b.matches("<!-- responder:").count());
+        for (body, ours) in [
             r.render_bug(&v).unwrap(),
             r.render_rca(&v).unwrap(),
             r.render_comment(&v).unwrap(),
-        ] {
+        ]
+        .into_iter()
+        .zip(ours)
+        {
             for name in ["@alice", "@acme/", "@bob"] {
                 assert!(!body.contains(name), "{name} would ping in {body}");
             }
             let after_marker = body.strip_prefix(&v.marker).unwrap();
-            assert!(
-                !after_marker.contains("<!-- responder:"),
+            assert_eq!(
+                after_marker.matches("<!-- responder:").count(),
+                ours - 1,
                 "forged marker in {body}"
             );
             assert!(

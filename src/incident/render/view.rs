@@ -42,6 +42,12 @@ pub struct IncidentView {
     pub event: String,
     /// Declarer text attached to the event (a resolve note, a severity reason).
     pub note: Option<String>,
+    /// How it was detected and how long after it started, for the RCA's Detection.
+    #[serde(default)]
+    pub detection: String,
+    /// The incident commander's login, once there is one.
+    #[serde(default)]
+    pub commander: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +182,8 @@ impl IncidentView {
             marker: "<!-- responder:incident=42 kind=bug -->".into(),
             event: "declared".into(),
             note: None,
+            detection: "Declared through the issue form by octocat, 15m after it started (2026-01-05 14:05 UTC).".into(),
+            commander: None,
         }
     }
 
@@ -195,6 +203,11 @@ impl IncidentView {
             declared_by: bounded(sanitize_inline(&self.declared_by), 100),
             declared_via: bounded(sanitize_inline(&self.declared_via), 100),
             declared_at: bounded(sanitize_inline(&self.declared_at), 100),
+            detection: bounded(sanitize_inline(&self.detection), 300),
+            commander: self
+                .commander
+                .as_deref()
+                .map(|c| bounded(sanitize_inline(c), 40)),
             note: opt(&self.note),
             ..self.clone()
         }

@@ -53,6 +53,23 @@ pub struct SeverityLevel {
     /// Spellings beyond the built-in ones (`p0`, `outage`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// How often a status update is due while the incident is open and not
+    /// mitigated (`30m`, `1h`); without it, nobody is asked for updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_every: Option<String>,
+}
+
+/// The shortest and longest `update_every`: asking more often than every five
+/// minutes is noise; less often than weekly is no rhythm.
+pub const UPDATE_EVERY_RANGE: (i64, i64) = (5 * 60, 7 * 24 * 3600);
+
+impl SeverityLevel {
+    /// `update_every` in seconds (`None` when unset or, for a runbook that skipped
+    /// validation, unreadable).
+    pub fn update_every_secs(&self) -> Option<i64> {
+        let s = self.update_every.as_deref()?;
+        crate::agent_token::parse_ttl(s).ok()
+    }
 }
 
 /// A part of the system and how to diagnose it.
@@ -150,6 +167,16 @@ impl Runbook {
                     "severities.{s}.rca_due_days is {}: it must be from 1 to {MAX_RCA_DUE_DAYS}",
                     level.rca_due_days
                 ));
+            }
+            if let Some(every) = &level.update_every {
+                let (min, max) = UPDATE_EVERY_RANGE;
+                match crate::agent_token::parse_ttl(every) {
+                    Ok(secs) if (min..=max).contains(&secs) => {}
+                    Ok(_) => p.push(format!(
+                        "severities.{s}.update_every {every:?} must be from 5m to 7d"
+                    )),
+                    Err(e) => p.push(format!("severities.{s}.update_every {every:?}: {e}")),
+                }
             }
             if level.color.len() != 6 || !level.color.bytes().all(|b| b.is_ascii_hexdigit()) {
                 p.push(format!(

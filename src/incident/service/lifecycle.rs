@@ -12,15 +12,61 @@ use crate::incident::model::severity::Severity;
 use crate::incident::model::{EventKind, IncidentStatus};
 use crate::incident::render::TemplateKind;
 use crate::incident::render::view::{bug_title, rca_due_date, rca_title};
-use crate::store::{IncidentEvent, IncidentRecord, IssueLink};
+use crate::store::{Effect, IncidentEvent, IncidentRecord, IssueLink};
 use crate::types::{IssueNumber, RepoName};
 
 /// What a command asks to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Severity(Severity),
-    Resolve { note: Option<String> },
+    Resolve {
+        note: Option<String>,
+    },
     Reopen,
+    Commander(String),
+    Update(String),
+    /// A note at `at` (ms; back-dated or now).
+    Note {
+        text: String,
+        at: i64,
+    },
+    Mitigated {
+        note: Option<String>,
+    },
+}
+
+/// Who asked for a change, what caused it exactly once, and where to answer.
+pub(super) struct Cause<'a> {
+    pub actor: &'a str,
+    pub source_key: &'a str,
+    pub reply_to: (&'a RepoName, IssueNumber),
+    /// When the change was asked for (ms).
+    pub at: i64,
+    /// Recorded before: a redelivery or retry, which redoes only the idempotent part.
+    pub recorded: bool,
+}
+
+impl Cause<'_> {
+    /// A timeline entry of `kind` for this cause, linked to the issue it was said on.
+    pub fn entry(&self, kind: EventKind, inc: &IncidentRecord) -> IncidentEvent {
+        let mut e = IncidentEvent::new(kind, self.actor, self.at, Some(self.source_key.into()));
+        e.from_severity = Some(inc.severity);
+        e.to_severity = Some(inc.severity);
+        e.url = issue_url(inc, self.reply_to);
+        e
+    }
+}
+
+/// The web address of `(repo, number)` when it is one of the incident's issues.
+fn issue_url(inc: &IncidentRecord, (repo, number): (&RepoName, IssueNumber)) -> Option<String> {
+    let on = |l: &Option<IssueLink>, r: &RepoName| {
+        l.as_ref()
+            .filter(|l| l.number == number && r == repo)
+            .map(|l| l.url.clone())
+    };
+    on(&inc.source_issue, &inc.repo)
+        .or_else(|| on(&inc.bug_issue, &inc.target_repo))
+        .or_else(|| on(&inc.rca_issue, &inc.target_repo))
 }
 
 impl IncidentService {
@@ -37,109 +83,147 @@ impl IncidentService {
         reply_to: (&RepoName, IssueNumber),
     ) -> Result<IncidentRecord, IncidentError> {
         let _guard = self.locks.lock(&incident.key).await;
-        let mut inc = self.reload(incident.id).await?;
-        let (repo, number) = reply_to;
-        let at = self.now().timestamp_millis();
-        let current = inc.severity;
-        let event = |kind: EventKind| IncidentEvent {
-            kind,
-            actor: actor.into(),
-            at,
-            from_severity: Some(current),
-            to_severity: Some(current),
-            note: None,
-            source_key: Some(source_key.into()),
-        };
-        // Recorded before: this is a redelivery or retry; redo only the idempotent part
-        // (`inc`, read under the lock, already holds what that recording changed).
+        let inc = self.reload(incident.id).await?;
         let recorded = self
             .store
             .incident_events(inc.id)
             .await?
             .iter()
             .any(|e| e.source_key.as_deref() == Some(source_key));
-        match change {
-            Change::Severity(s) => {
-                if recorded && inc.severity != s {
-                    // Superseded by a later change: leave the issues as they are.
-                    return Ok(inc);
-                }
-                if !recorded && inc.severity == s {
-                    let text = format!("Incident {} is already {s}.", inc.id);
-                    self.reply_once(repo, number, source_key, &text).await?;
-                    return Ok(inc);
-                }
-                if !recorded {
-                    let mut e = event(EventKind::Severity);
-                    e.to_severity = Some(s);
-                    // The one due date: from the declaration, with the new severity's days.
-                    let due = rca_due_date(millis(inc.created_at).date_naive(), &ctx.runbook, s);
-                    self.store
-                        .record_incident_event(inc.id, &e, Some(&due))
-                        .await?;
-                    inc = self.reload(inc.id).await?;
-                }
-                self.relabel(ctx, &inc, s).await?;
-                let body = self.event_comment(ctx, &inc, "severity", None).await?;
-                self.post_once(repo, number, source_key, &body).await?;
-            }
-            Change::Resolve { note } => {
-                if !recorded && inc.status == IncidentStatus::Resolved {
-                    let text = format!("Incident {} is already resolved.", inc.id);
-                    self.reply_once(repo, number, source_key, &text).await?;
-                    return Ok(inc);
-                }
-                if !recorded {
-                    let mut e = event(EventKind::Resolved);
-                    e.note = note.clone();
-                    if self.store.record_incident_event(inc.id, &e, None).await? {
-                        let secs = (at - inc.created_at).max(0) as f64 / 1000.0;
-                        metrics::histogram!("responder_incident_time_to_resolve_seconds", "severity" => inc.severity.as_str())
-                            .record(secs);
-                    }
-                    inc = self.reload(inc.id).await?;
-                }
-                let resolved_at = inc.resolved_at.unwrap_or(at);
-                let took = format_duration(resolved_at - inc.created_at);
-                let body = self
-                    .event_comment(ctx, &inc, "resolved", note.as_deref())
-                    .await?;
-                let body = format!(
-                    "{body}\n\nTime to resolve: **{took}** (declared {}, resolved {}).",
-                    millis(inc.created_at).format("%Y-%m-%d %H:%M UTC"),
-                    millis(resolved_at).format("%Y-%m-%d %H:%M UTC"),
-                );
-                if let Some(rca) = &inc.rca_issue {
-                    self.post_once(&inc.target_repo, rca.number, source_key, &body)
-                        .await?;
-                }
-                let on_rca = inc.rca_issue.as_ref().map(|l| l.number) == Some(number)
-                    && &inc.target_repo == repo;
-                if !on_rca {
-                    self.post_once(repo, number, source_key, &body).await?;
-                }
-            }
-            Change::Reopen => {
-                if !recorded && inc.status != IncidentStatus::Resolved {
-                    let text = format!("Incident {} is not resolved.", inc.id);
-                    self.reply_once(repo, number, source_key, &text).await?;
-                    return Ok(inc);
-                }
-                if !recorded {
-                    self.store
-                        .record_incident_event(inc.id, &event(EventKind::Reopened), None)
-                        .await?;
-                    inc = self.reload(inc.id).await?;
-                }
-                let body = self.event_comment(ctx, &inc, "reopened", None).await?;
-                self.post_once(repo, number, source_key, &body).await?;
-            }
-        }
+        let cause = Cause {
+            actor,
+            source_key,
+            reply_to,
+            at: self.now().timestamp_millis(),
+            recorded,
+        };
+        // `inc`, read under the lock, already holds what an earlier recording changed.
+        let inc = match change {
+            Change::Severity(s) => self.change_severity(ctx, inc, s, &cause).await?,
+            Change::Resolve { note } => self.resolve(ctx, inc, note, &cause).await?,
+            Change::Reopen => self.reopen(ctx, inc, &cause).await?,
+            Change::Commander(login) => self.assign_commander(ctx, inc, &login, &cause).await?,
+            Change::Update(text) => self.post_update(inc, &text, &cause).await?,
+            Change::Note { text, at } => self.add_note(inc, &text, at, &cause).await?,
+            Change::Mitigated { note } => self.mitigate(ctx, inc, note, &cause).await?,
+        };
         // Nothing is written after the last reload: `inc` is what the store holds.
         Ok(inc)
     }
 
-    async fn reload(&self, id: i64) -> Result<IncidentRecord, IncidentError> {
+    async fn change_severity(
+        &self,
+        ctx: &RepoContext,
+        mut inc: IncidentRecord,
+        s: Severity,
+        c: &Cause<'_>,
+    ) -> Result<IncidentRecord, IncidentError> {
+        let (repo, number) = c.reply_to;
+        if c.recorded && inc.severity != s {
+            // Superseded by a later change: leave the issues as they are.
+            return Ok(inc);
+        }
+        if !c.recorded && inc.severity == s {
+            let text = format!("Incident {} is already {s}.", inc.id);
+            self.reply_once(repo, number, c.source_key, &text).await?;
+            return Ok(inc);
+        }
+        if !c.recorded {
+            let mut e = c.entry(EventKind::Severity, &inc);
+            e.to_severity = Some(s);
+            e.text = Some(format!("severity {} → {s}", inc.severity));
+            // The one due date: from the declaration, with the new severity's days;
+            // and the new severity's update rhythm.
+            let due = rca_due_date(millis(inc.created_at).date_naive(), &ctx.runbook, s);
+            let effect = Effect::Severity {
+                rca_due_at: &due,
+                update_every_secs: ctx.runbook.severity(s).update_every_secs(),
+            };
+            self.store.record_incident_event(inc.id, &e, effect).await?;
+            inc = self.reload(inc.id).await?;
+        }
+        self.relabel(ctx, &inc, s).await?;
+        let body = self.event_comment(ctx, &inc, "severity", None).await?;
+        self.post_once(repo, number, c.source_key, &body).await?;
+        Ok(inc)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &RepoContext,
+        mut inc: IncidentRecord,
+        note: Option<String>,
+        c: &Cause<'_>,
+    ) -> Result<IncidentRecord, IncidentError> {
+        let (repo, number) = c.reply_to;
+        if !c.recorded && inc.status == IncidentStatus::Resolved {
+            let text = format!("Incident {} is already resolved.", inc.id);
+            self.reply_once(repo, number, c.source_key, &text).await?;
+            return Ok(inc);
+        }
+        if !c.recorded {
+            let mut e = c.entry(EventKind::Resolved, &inc);
+            e.note = note.clone();
+            e.text = Some(with_note("resolved", note.as_deref()));
+            if self
+                .store
+                .record_incident_event(inc.id, &e, Effect::None)
+                .await?
+            {
+                super::milestones::record_metric("resolve", &inc, c.at);
+            }
+            inc = self.reload(inc.id).await?;
+        }
+        let resolved_at = inc.resolved_at.unwrap_or(c.at);
+        let took = format_duration(resolved_at - inc.created_at);
+        let body = self
+            .event_comment(ctx, &inc, "resolved", note.as_deref())
+            .await?;
+        let body = format!(
+            "{body}\n\nTime to resolve: **{took}** (declared {}, resolved {}).",
+            millis(inc.created_at).format("%Y-%m-%d %H:%M UTC"),
+            millis(resolved_at).format("%Y-%m-%d %H:%M UTC"),
+        );
+        if let Some(rca) = &inc.rca_issue {
+            self.post_once(&inc.target_repo, rca.number, c.source_key, &body)
+                .await?;
+        }
+        let on_rca =
+            inc.rca_issue.as_ref().map(|l| l.number) == Some(number) && &inc.target_repo == repo;
+        if !on_rca {
+            self.post_once(repo, number, c.source_key, &body).await?;
+        }
+        // The RCA's timeline is brought up to date at resolve, not a few seconds later.
+        self.sync_timeline(&inc).await?;
+        Ok(inc)
+    }
+
+    async fn reopen(
+        &self,
+        ctx: &RepoContext,
+        mut inc: IncidentRecord,
+        c: &Cause<'_>,
+    ) -> Result<IncidentRecord, IncidentError> {
+        let (repo, number) = c.reply_to;
+        if !c.recorded && inc.status != IncidentStatus::Resolved {
+            let text = format!("Incident {} is not resolved.", inc.id);
+            self.reply_once(repo, number, c.source_key, &text).await?;
+            return Ok(inc);
+        }
+        if !c.recorded {
+            let mut e = c.entry(EventKind::Reopened, &inc);
+            e.text = Some("reopened".into());
+            self.store
+                .record_incident_event(inc.id, &e, Effect::None)
+                .await?;
+            inc = self.reload(inc.id).await?;
+        }
+        let body = self.event_comment(ctx, &inc, "reopened", None).await?;
+        self.post_once(repo, number, c.source_key, &body).await?;
+        Ok(inc)
+    }
+
+    pub(super) async fn reload(&self, id: i64) -> Result<IncidentRecord, IncidentError> {
         self.store
             .incident(id)
             .await?
@@ -212,7 +296,7 @@ impl IncidentService {
     }
 
     /// The comment template rendered for an event, without a marker (the reply adds one).
-    async fn event_comment(
+    pub(super) async fn event_comment(
         &self,
         ctx: &RepoContext,
         inc: &IncidentRecord,
@@ -226,6 +310,11 @@ impl IncidentService {
         view.note = note.map(str::to_string);
         Ok(ctx.templates.render(TemplateKind::Comment, &view).await?)
     }
+}
+
+/// The entry's text: the note, or just what happened.
+pub(super) fn with_note(what: &str, note: Option<&str>) -> String {
+    note.unwrap_or(what).to_string()
 }
 
 /// `2h 05m`, `3d 4h`, `12m`: how long an incident lasted.

@@ -1,5 +1,8 @@
 //! RCA due reminders: a periodic job that comments on each open RCA issue past its
-//! due date, at most once per UTC day, mentioning its assignees, until it is closed.
+//! due date, at most once per UTC day, mentioning its assignees, until it is closed;
+//! and the update cadence: an open, unmitigated incident whose severity wants status
+//! updates (`update_every`) and got none for that long gets one request on its bug
+//! issue, to its commander (or whoever declared it), at most one per interval.
 //!
 //! State lives in the store (`rca_lifecycle.reminded_day`), so a restart neither
 //! repeats nor skips a day; the comment also carries a per-day reply marker, so a
@@ -14,10 +17,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{IncidentError, IncidentService};
+use crate::incident::text::command::is_login;
 use crate::store::IncidentRecord;
 
-/// How often the job looks; a reminder still goes out at most once a day.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How often the job looks: often enough for a 30-minute update cadence; a
+/// reminder still goes out at most once a day.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The store lease one reminder pass holds, across instances; long enough for a
 /// pass over many RCAs, short enough that a crashed holder does not skip a day.
@@ -33,6 +38,8 @@ pub struct ReminderReport {
     pub found_closed: Vec<i64>,
     /// Incident ids that failed (logged; tried again next run).
     pub failed: Vec<i64>,
+    /// Incident ids asked for a status update.
+    pub asked_for_update: Vec<i64>,
 }
 
 /// The periodic job; `run_once` is one pass at a given time.
@@ -82,6 +89,20 @@ impl RcaReminders {
                 Ok(false) => report.found_closed.push(inc.id),
                 Err(e) => {
                     tracing::warn!(incident = inc.id, error = %e, "RCA reminder failed; the next run tries again");
+                    report.failed.push(inc.id);
+                }
+            }
+        }
+        let quiet = self
+            .incidents
+            .store()
+            .updates_overdue(now.timestamp_millis())
+            .await?;
+        for inc in quiet {
+            match self.incidents.ask_for_update(&inc, now).await {
+                Ok(()) => report.asked_for_update.push(inc.id),
+                Err(e) => {
+                    tracing::warn!(incident = inc.id, error = %e, "update request failed; the next run tries again");
                     report.failed.push(inc.id);
                 }
             }
@@ -168,12 +189,50 @@ impl IncidentService {
         );
         Ok(true)
     }
-}
 
-/// A GitHub login (letters, digits, single hyphens): nothing else may follow an `@`.
-fn is_login(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 39
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !s.starts_with('-')
+    /// Asks `inc`'s commander (or its declarer) for a status update on the bug
+    /// issue. The reply marker is keyed by the moment the request became due, so a
+    /// crash between posting and recording cannot post twice.
+    async fn ask_for_update(
+        &self,
+        inc: &IncidentRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), IncidentError> {
+        let (Some(bug), Some(every)) = (&inc.bug_issue, inc.update_every_secs) else {
+            return Ok(());
+        };
+        let last = inc.last_update_at.unwrap_or(inc.created_at);
+        let anchor = last.max(inc.update_asked_at.unwrap_or(0));
+        let who = inc
+            .commander
+            .as_deref()
+            .unwrap_or(&inc.declared_by)
+            .to_string();
+        let whom = if is_login(&who) {
+            format!("@{who}")
+        } else {
+            "Commander".to_string()
+        };
+        let since = super::lifecycle::format_duration(now.timestamp_millis() - last);
+        let text = format!(
+            "⏱️ {whom}: incident {} ({}) has had no status update for **{since}**; its              severity asks for one every {}. Post one with `/incident update <what is              happening, what is next>`, or `/incident mitigated` once the impact has stopped.",
+            inc.id,
+            inc.severity,
+            super::lifecycle::format_duration(every * 1000),
+        );
+        let about = format!("update-request:{}:{anchor}", inc.id);
+        self.post_once(&inc.target_repo, bug.number, &about, &text)
+            .await?;
+        self.store
+            .record_update_request(inc.id, now.timestamp_millis())
+            .await?;
+        metrics::counter!("responder_update_requests_total", "severity" => inc.severity.as_str())
+            .increment(1);
+        tracing::info!(
+            incident = inc.id,
+            bug = bug.number.0,
+            "status update requested"
+        );
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@
 //! the component exists.
 
 use crate::incident::model::severity::{Severity, SeverityAliases, normalize_key};
+pub use crate::incident::text::when::When;
 
 /// The longest title a declaration may carry (issue titles stop at 256).
 pub const MAX_TITLE: usize = 200;
@@ -26,6 +27,16 @@ pub enum Command {
     Resolve { note: Option<String> },
     /// `/incident reopen`
     Reopen,
+    /// `/incident commander @login`
+    Commander(String),
+    /// `/incident update <text>`: the rest of the line and the comment's lines after it.
+    Update(String),
+    /// `/incident note <text> [at=<when>]`: an entry back-dated to `at`.
+    Note { text: String, at: Option<When> },
+    /// `/incident mitigated [note]`
+    Mitigated { note: Option<String> },
+    /// `/incident timeline`
+    Timeline,
     /// `/incident help`, or `/incident` alone
     Help,
 }
@@ -51,6 +62,18 @@ pub enum CommandError {
     SeverityUsage,
     #[error("`/incident reopen` takes no arguments")]
     ReopenUsage,
+    #[error("`/incident commander` needs a GitHub login, e.g. `/incident commander @alice`")]
+    CommanderUsage,
+    #[error(
+        "`/incident {0}` needs text, e.g. `/incident {0} Rolled back the image; error rate falling`"
+    )]
+    TextUsage(&'static str),
+    #[error(
+        "`at={0}` is not a time: use RFC 3339 (`2026-12-01T13:52:00Z`) or a UTC time of day (`13:52`)"
+    )]
+    BadTime(String),
+    #[error("`/incident timeline` takes no arguments")]
+    TimelineUsage,
 }
 
 const HELP_HINT: &str = "Comment `/incident help` for the list of commands.";
@@ -64,6 +87,11 @@ pub fn help_text() -> &'static str {
 | `/incident severity SEV1` | changes the severity of the incident this issue belongs to |\n\
 | `/incident resolve [note]` | marks the incident resolved (the RCA issue stays open) |\n\
 | `/incident reopen` | opens a resolved incident again |\n\
+| `/incident commander @login` | makes them incident commander: assigns the bug issue to them |\n\
+| `/incident update <text>` | posts a status update on the bug issue (and here) and adds it to the timeline |\n\
+| `/incident note <text> [at=13:52]` | adds a note to the timeline, back-dated with `at=` (UTC, or RFC 3339) |\n\
+| `/incident mitigated [note]` | marks the impact stopped (the incident stays open until resolved) |\n\
+| `/incident timeline` | answers with the timeline so far |\n\
 | `/incident help` | shows this list |\n\n\
 Severity is SEV1 (critical) to SEV5 (cosmetic); `sev1`, `SEV-1`, `P1` and `critical` also work. \
 Components are the runbook's keys, e.g. `sandbox`, `job-queue`, `llm-api`. \
@@ -82,6 +110,20 @@ pub fn parse_command(
     let (sub, rest) = match args.split_once(char::is_whitespace) {
         Some((s, r)) => (s, r.trim()),
         None => (args, ""),
+    };
+    // Status updates and notes may run over several lines: the command's line and
+    // every line after it.
+    let long_text = || {
+        let after = comment
+            .split_once(line)
+            .map(|(_, after)| after.trim())
+            .unwrap_or_default();
+        [rest, after]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let cmd = match sub.to_lowercase().as_str() {
         "" | "help" => Command::Help,
@@ -104,6 +146,27 @@ pub fn parse_command(
             }
             Command::Reopen
         }
+        "commander" | "ic" => {
+            let login = rest.trim_start_matches('@');
+            if !is_login(login) {
+                return Err(CommandError::CommanderUsage);
+            }
+            Command::Commander(login.to_string())
+        }
+        "update" | "status" => match long_text() {
+            t if t.is_empty() => return Err(CommandError::TextUsage("update")),
+            t => Command::Update(t),
+        },
+        "note" => parse_note(&long_text())?,
+        "mitigated" | "mitigate" => Command::Mitigated {
+            note: Some(long_text()).filter(|t| !t.is_empty()),
+        },
+        "timeline" => {
+            if !rest.is_empty() {
+                return Err(CommandError::TimelineUsage);
+            }
+            Command::Timeline
+        }
         other => {
             return Err(CommandError::UnknownSubcommand(
                 other.chars().take(40).collect(),
@@ -111,6 +174,38 @@ pub fn parse_command(
         }
     };
     Ok(Some(cmd))
+}
+
+/// A GitHub login: 1–39 letters, digits or single hyphens, not at either end.
+pub fn is_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// `text [at=<when>] [UTC]`: the last `at=` word is the time.
+fn parse_note(text: &str) -> Result<Command, CommandError> {
+    let mut words: Vec<&str> = text.split(' ').collect();
+    let mut at = None;
+    if let Some(i) = words.iter().rposition(|w| w.starts_with("at=")) {
+        let value = &words[i]["at=".len()..];
+        at = Some(
+            When::parse(value)
+                .ok_or_else(|| CommandError::BadTime(value.chars().take(40).collect()))?,
+        );
+        let utc = words
+            .get(i + 1)
+            .is_some_and(|w| w.eq_ignore_ascii_case("utc"));
+        words.drain(i..i + 1 + usize::from(utc));
+    }
+    let text = words.join(" ").trim().to_string();
+    if text.is_empty() {
+        return Err(CommandError::TextUsage("note"));
+    }
+    Ok(Command::Note { text, at })
 }
 
 fn parse_declare(rest: &str, aliases: &SeverityAliases) -> Result<Command, CommandError> {
@@ -307,8 +402,86 @@ mod tests {
     }
 
     #[test]
+    fn timeline_commands() {
+        assert_eq!(
+            parse("/incident commander @alice-b").unwrap(),
+            Some(Command::Commander("alice-b".into()))
+        );
+        assert_eq!(
+            parse("/incident commander"),
+            Err(CommandError::CommanderUsage)
+        );
+        assert_eq!(
+            parse("/incident commander @a b"),
+            Err(CommandError::CommanderUsage)
+        );
+        assert_eq!(
+            parse("/incident update Rolled back.\nError rate falling.").unwrap(),
+            Some(Command::Update("Rolled back.\nError rate falling.".into()))
+        );
+        assert_eq!(
+            parse("/incident update"),
+            Err(CommandError::TextUsage("update"))
+        );
+        let at = chrono::NaiveTime::from_hms_opt(13, 52, 0).unwrap();
+        assert_eq!(
+            parse("/incident note first 429 at=13:52 UTC seen").unwrap(),
+            Some(Command::Note {
+                text: "first 429 seen".into(),
+                at: Some(When::TimeOfDay(at))
+            })
+        );
+        assert!(matches!(
+            parse("/incident note x at=2026-12-01T13:52:00Z").unwrap(),
+            Some(Command::Note {
+                at: Some(When::At(_)),
+                ..
+            })
+        ));
+        assert_eq!(
+            parse("/incident note x at=noon"),
+            Err(CommandError::BadTime("noon".into()))
+        );
+        assert_eq!(
+            parse("/incident mitigated").unwrap(),
+            Some(Command::Mitigated { note: None })
+        );
+        assert_eq!(
+            parse("/incident timeline").unwrap(),
+            Some(Command::Timeline)
+        );
+    }
+
+    #[test]
+    fn a_time_of_day_is_its_latest_occurrence_before_the_command() {
+        let t = |h, m| When::TimeOfDay(chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap());
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T14:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            t(13, 52).resolve(now).to_rfc3339(),
+            "2026-12-01T13:52:00+00:00"
+        );
+        assert_eq!(
+            t(23, 10).resolve(now).to_rfc3339(),
+            "2026-11-30T23:10:00+00:00"
+        );
+    }
+
+    #[test]
     fn help_lists_every_command() {
-        for c in ["declare", "severity", "resolve", "reopen", "help"] {
+        for c in [
+            "declare",
+            "severity",
+            "resolve",
+            "reopen",
+            "commander",
+            "update",
+            "note",
+            "mitigated",
+            "timeline",
+            "help",
+        ] {
             assert!(help_text().contains(&format!("/incident {c}")));
         }
     }

@@ -6,5 +6,7 @@ pub mod action_items;
 pub mod command;
 pub mod form;
 pub mod rca;
+pub mod refs;
 pub mod sanitize;
 pub mod sections;
+pub mod when;

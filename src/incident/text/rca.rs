@@ -197,7 +197,7 @@ mod tests {
     fn form_body() -> String {
         // As GitHub renders an issue opened from rca.yml.
         format!(
-            "### Summary\n\nAgent pods are OOMKilled since the 14:00 deploy.\n\n### Impact\n\nAll evaluations queued since 14:00 are waiting.\n\n### Timeline\n\n- 2026-01-05 14:05 UTC: started (as declared)\n- 2026-01-05 14:20 UTC: declared as SEV2 by octocat via issue form\n\n### Detection\n\n_No response_\n\n### Root cause (five whys)\n\n{ROOT_CAUSE}\n\n### Trigger\n\n_No response_\n\n### Contributing factors\n\n_No response_\n\n### Resolution\n\n_No response_\n\n### What went well\n\n_No response_\n\n### What went wrong\n\n_No response_\n\n### Where we got lucky\n\n_No response_\n\n### Action items\n\n{ACTIONS}\n\n### Runbook updates\n\n```toml\n{UPDATES}```\n\n### Supporting information\n\n_No response_\n"
+            "### Summary\n\nAgent pods are OOMKilled since the 14:00 deploy.\n\n### Impact\n\nAll evaluations queued since 14:00 are waiting.\n\n### Timeline\n\n- 2026-01-05 14:05 UTC — **started** (as declared)\n- 2026-01-05 14:20 UTC — **declared** by octocat: declared as SEV2 via issue form\n\n### Detection\n\nDeclared through the issue form by octocat, 15m after it started (2026-01-05 14:05 UTC).\n\n### Root cause (five whys)\n\n{ROOT_CAUSE}\n\n### Trigger\n\n_No response_\n\n### Contributing factors\n\n_No response_\n\n### Resolution\n\n_No response_\n\n### What went well\n\n_No response_\n\n### What went wrong\n\n_No response_\n\n### Where we got lucky\n\n_No response_\n\n### Action items\n\n{ACTIONS}\n\n### Runbook updates\n\n```toml\n{UPDATES}```\n\n### Supporting information\n\n_No response_\n"
         )
     }
 
@@ -219,7 +219,11 @@ mod tests {
         let body = Renderer::builtin().unwrap().render_rca(&v).unwrap();
         let rca = RcaSections::parse(&body);
         assert_eq!(rca.missing_required(), ["Root cause", "Action items"]);
-        assert_eq!(rca.detection, None);
+        assert_eq!(
+            rca.detection.as_deref(),
+            Some(v.detection.as_str()),
+            "filled in by Responder"
+        );
         assert_eq!(rca.got_lucky, None);
         assert_eq!(
             rca.runbook_updates, None,

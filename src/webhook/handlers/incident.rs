@@ -248,9 +248,18 @@ impl Handler for IncidentCommandHandler {
                     Err(e) => answer(inc, &repo, number, &key, e).await,
                 };
             }
-            Command::Severity(s) => Change::Severity(s),
-            Command::Resolve { note } => Change::Resolve { note },
-            Command::Reopen => Change::Reopen,
+            Command::Severity(s) => Some(Change::Severity(s)),
+            Command::Resolve { note } => Some(Change::Resolve { note }),
+            Command::Reopen => Some(Change::Reopen),
+            Command::Commander(login) => Some(Change::Commander(login)),
+            Command::Update(text) => Some(Change::Update(text)),
+            Command::Note { text, at } => {
+                let now = inc.now();
+                let at = at.map_or(now, |w| w.resolve(now)).timestamp_millis();
+                Some(Change::Note { text, at })
+            }
+            Command::Mitigated { note } => Some(Change::Mitigated { note }),
+            Command::Timeline => None,
         };
         let store = inc.store();
         let Some(incident) = store
@@ -260,6 +269,12 @@ impl Handler for IncidentCommandHandler {
         else {
             let msg = "No incident belongs to this issue. Comment here on the declaring, bug or RCA issue of an incident, or declare one with `/incident declare SEV2 <title>`.";
             return answer(inc, &repo, number, &key, IncidentError::User(msg.into())).await;
+        };
+        let Some(change) = change else {
+            return inc
+                .answer_timeline(&incident, (&repo, number), &key)
+                .await
+                .map_err(fail);
         };
         // Render with the incident's own repository's runbook and templates.
         let own = if incident.repo == repo {

@@ -2,12 +2,14 @@
 
 mod incident;
 mod incident_close;
+mod incident_pull;
 mod installation;
 
 use std::sync::Arc;
 
 pub use incident::{IncidentCommandHandler, IncidentIssueHandler};
 pub use incident_close::IncidentCloseHandler;
+pub use incident_pull::IncidentPullHandler;
 pub use installation::InstallationHandler;
 
 use async_trait::async_trait;
@@ -56,6 +58,11 @@ pub fn register_incidents(
     }));
     registry.on("issues.closed", closes.clone());
     registry.on("issues.reopened", closes);
+    let pulls = gate(Arc::new(IncidentPullHandler {
+        incidents: incidents.clone(),
+    }));
+    registry.on("pull_request.opened", pulls.clone());
+    registry.on("pull_request.closed", pulls);
     registry.on(
         "issue_comment.created",
         gate(Arc::new(IncidentCommandHandler {
