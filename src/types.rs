@@ -135,6 +135,37 @@ impl fmt::Display for IssueNumber {
     }
 }
 
+/// A GitHub user's login, validated as an account name and kept in lowercase
+/// (logins are case-insensitive): what may be assigned or named as an owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Login(String);
+
+impl Login {
+    /// `name` with or without a leading `@`; `None` when it is no account name.
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.strip_prefix('@').unwrap_or(name);
+        valid_owner(name).then(|| Self(name.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Login {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        Self::parse(s).ok_or_else(|| NameError::Owner(truncate_for_error(s)))
+    }
+}
+
+impl fmt::Display for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A full 40-hex commit id, lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]

@@ -37,6 +37,8 @@ pub enum GitHubError {
         what: String,
         message: String,
         codes: Vec<String>,
+        /// The fields GitHub named in `errors` (`assignees`, `title`, …).
+        fields: Vec<String>,
     },
     #[error("could not reach GitHub for {what}: {message}")]
     Transport { what: String, message: String },
@@ -66,6 +68,12 @@ impl GitHubError {
             Self::RateLimited { .. } | Self::Transport { .. } | Self::NotAvailable { .. }
         ) || matches!(self, Self::Other { status, .. } if *status >= 500)
     }
+
+    /// A 422 that names `field` as the one GitHub refused (e.g. `assignees`: a
+    /// login that cannot be assigned in the repository).
+    pub fn is_invalid_field(&self, field: &str) -> bool {
+        matches!(self, Self::Invalid { fields, .. } if fields.iter().any(|f| f == field))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +90,8 @@ enum ErrorDetail {
     Object {
         #[serde(default)]
         code: Option<String>,
+        #[serde(default)]
+        field: Option<String>,
         #[serde(default)]
         message: Option<String>,
     },
@@ -108,6 +118,14 @@ pub fn classify(
         .iter()
         .filter_map(|e| match e {
             ErrorDetail::Object { code, .. } => code.clone(),
+            ErrorDetail::Text(_) => None,
+        })
+        .collect();
+    let fields: Vec<String> = parsed
+        .errors
+        .iter()
+        .filter_map(|e| match e {
+            ErrorDetail::Object { field, .. } => field.clone(),
             ErrorDetail::Text(_) => None,
         })
         .collect();
@@ -181,6 +199,7 @@ pub fn classify(
             what,
             message,
             codes,
+            fields,
         },
         _ => GitHubError::Other {
             what,
@@ -267,6 +286,14 @@ mod tests {
             c(401, &[], r#"{"message":"Bad credentials"}"#),
             GitHubError::Unauthorized { .. }
         ));
+        let assignees = c(
+            422,
+            &[],
+            r#"{"message":"Validation Failed","errors":[{"value":"bob","resource":"Issue","field":"assignees","code":"invalid"}]}"#,
+        );
+        assert!(assignees.is_invalid_field("assignees"), "{assignees:?}");
+        assert!(!assignees.is_invalid_field("title"));
+        assert!(!assignees.is_transient());
         assert!(matches!(
             c(502, &[], "<html>bad gateway</html>"),
             GitHubError::Other { status: 502, .. }

@@ -1,5 +1,5 @@
 //! `GET /v1/incidents?repo=&status=&severity=&limit=`: incidents with their issues,
-//! timings and RCA state, newest first.
+//! timings, RCA state and follow-ups, newest first.
 //!
 //! Purpose: let people and agents see incidents without opening GitHub. A token
 //! sees only incidents of repositories it grants (`diff:read` or `incidents:write`):
@@ -20,8 +20,9 @@ use super::incidents::{
 use crate::agent_token::Grant;
 use crate::incident::model::IncidentStatus;
 use crate::incident::model::severity::{Severity, SeverityAliases};
-use crate::store::{IncidentFilter, RcaState, Within};
-use crate::types::RepoName;
+use crate::incident::model::{FollowUpOrigin, FollowUpState};
+use crate::store::{FollowUp, IncidentFilter, RcaState, Within};
+use crate::types::{Login, RepoName};
 
 /// How many incidents one answer holds at most.
 pub const MAX_LIMIT: i64 = 200;
@@ -65,12 +66,28 @@ pub struct PullJson {
     pub url: String,
 }
 
+/// One action item of the RCA and the issue that tracks it.
+#[derive(Serialize)]
+pub struct FollowUpJson {
+    pub repo: RepoName,
+    pub number: u64,
+    pub url: String,
+    pub title: String,
+    pub owner: Option<Login>,
+    /// `created` (Responder opened it) or `linked` (the RCA named it).
+    pub origin: FollowUpOrigin,
+    pub state: FollowUpState,
+}
+
 #[derive(Serialize)]
 pub struct ListedIncident {
     #[serde(flatten)]
     pub incident: IncidentJson,
     pub timings: Timings,
     pub rca: RcaJson,
+    /// How many of `follow_ups` are open.
+    pub open_follow_ups: usize,
+    pub follow_ups: Vec<FollowUpJson>,
 }
 
 #[derive(Serialize)]
@@ -131,10 +148,23 @@ pub async fn list(
         .await
         .map_err(|e| service_error(e.into()))?;
     // The store already kept to the grants; checking again costs nothing.
-    let incidents = rows
+    let rows: Vec<_> = rows
         .into_iter()
         .filter(|(i, _)| can_read(&auth, &i.repo))
-        .map(|(i, rca)| listed(&i, &rca))
+        .collect();
+    // One query for the whole page, not one per incident.
+    let ids: Vec<i64> = rows.iter().map(|(i, _)| i.id).collect();
+    let mut follow_ups = state
+        .store
+        .follow_ups_of(&ids)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    let incidents = rows
+        .into_iter()
+        .map(|(i, rca)| {
+            let f = follow_ups.remove(&i.id).unwrap_or_default();
+            listed(&i, &rca, &f)
+        })
         .collect();
     Ok(Json(IncidentList { incidents }))
 }
@@ -159,7 +189,11 @@ fn granted(auth: &AgentAuth) -> Vec<Within> {
         .collect()
 }
 
-pub(super) fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> ListedIncident {
+pub(super) fn listed(
+    i: &crate::store::IncidentRecord,
+    rca: &RcaState,
+    follow_ups: &[FollowUp],
+) -> ListedIncident {
     let secs = |to: i64| (to - i.created_at).max(0) / 1000;
     // A close as not planned is no RCA.
     let rca_done = rca
@@ -188,5 +222,24 @@ pub(super) fn listed(i: &crate::store::IncidentRecord, rca: &RcaState) -> Listed
                 url: rca.runbook_pr_url.clone().unwrap_or_default(),
             }),
         },
+        open_follow_ups: follow_ups
+            .iter()
+            .filter(|f| f.issue.is_some() && f.state == FollowUpState::Open)
+            .count(),
+        follow_ups: follow_ups.iter().filter_map(follow_up_json).collect(),
     }
+}
+
+/// A follow-up whose issue exists (one still being created is not shown).
+fn follow_up_json(f: &FollowUp) -> Option<FollowUpJson> {
+    let (repo, link) = f.issue.as_ref()?;
+    Some(FollowUpJson {
+        repo: repo.clone(),
+        number: link.number.0,
+        url: link.url.clone(),
+        title: f.title.clone(),
+        owner: f.owner.clone(),
+        origin: f.origin,
+        state: f.state,
+    })
 }

@@ -199,7 +199,7 @@ pub(crate) async fn declare_for(
     Ok((declared.created, IncidentJson::new(&declared.incident)))
 }
 
-/// `GET /v1/incidents/{id}`: the incident, its issues, timings, RCA state (as each
+/// `GET /v1/incidents/{id}`: the incident, its issues, timings, RCA state, follow-ups (as each
 /// entry of the list has them) and its history. 404 both
 /// when it does not exist and when the token covers neither scope on its
 /// repository, so ids cannot be probed.
@@ -230,7 +230,11 @@ pub(crate) async fn incident_for(
         .rca_state(inc.id)
         .await
         .map_err(|e| service_error(e.into()))?;
-    let mut json = listed(&inc, &rca);
+    let follow_ups = store
+        .follow_ups(inc.id)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    let mut json = listed(&inc, &rca, &follow_ups);
     json.incident.summary = Some(inc.summary.clone());
     json.incident.events = Some(events);
     Ok(json)

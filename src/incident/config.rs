@@ -15,6 +15,7 @@
 //! incident = "incident"
 //! bug = "bug"
 //! rca = "rca"
+//! follow_up = "follow-up"
 //!
 //! [severity_aliases]
 //! p0 = "SEV1"
@@ -62,6 +63,9 @@ pub struct LabelsConfig {
     pub bug: String,
     /// Put on the RCA issue. Default `rca`.
     pub rca: String,
+    /// Put (with `incident`) on the issue opened for each action item of a
+    /// completed RCA. Default `follow-up`.
+    pub follow_up: String,
 }
 
 impl Default for LabelsConfig {
@@ -70,6 +74,7 @@ impl Default for LabelsConfig {
             incident: "incident".into(),
             bug: "bug".into(),
             rca: "rca".into(),
+            follow_up: "follow-up".into(),
         }
     }
 }
@@ -160,6 +165,7 @@ impl RepoConfig {
             ("labels.incident", &mut labels.incident),
             ("labels.bug", &mut labels.bug),
             ("labels.rca", &mut labels.rca),
+            ("labels.follow_up", &mut labels.follow_up),
         ] {
             *value = normalize_label(value);
             if value.is_empty() || value.chars().count() > 50 || value.contains(',') {
@@ -220,6 +226,11 @@ impl RepoConfig {
         ]
     }
 
+    /// Labels of a follow-up issue: follow-up, incident.
+    pub fn follow_up_labels(&self) -> Vec<String> {
+        vec![self.labels.follow_up.clone(), self.labels.incident.clone()]
+    }
+
     /// Every label the app may apply, with a colour and description, so missing ones
     /// can be created: one colour per severity (from the runbook).
     pub fn label_specs(&self, runbook: &Runbook) -> Vec<LabelSpec> {
@@ -234,6 +245,11 @@ impl RepoConfig {
                 &self.labels.rca,
                 "5319e7",
                 "Root cause analysis of an incident",
+            ),
+            LabelSpec::new(
+                &self.labels.follow_up,
+                "0e8a16",
+                "An action item from an incident's RCA, opened by Responder",
             ),
         ];
         for (s, level) in &runbook.severities {
@@ -308,7 +324,7 @@ mod tests {
     #[test]
     fn full_config_is_read_and_normalised() {
         let c = RepoConfig::parse(
-            "min_permission = \"maintain\"\ntarget_repo = \"Acme/Incidents\"\n[labels]\nincident = \" Incident \"\nrca = \"Post_Mortem\"\n[severity_aliases]\n\"P 0\" = \"SEV1\"\nblip = \"sev-5\"\n",
+            "min_permission = \"maintain\"\ntarget_repo = \"Acme/Incidents\"\n[labels]\nincident = \" Incident \"\nrca = \"Post_Mortem\"\nfollow_up = \"Action Item\"\n[severity_aliases]\n\"P 0\" = \"SEV1\"\nblip = \"sev-5\"\n",
         )
         .unwrap();
         assert_eq!(c.min_permission, Permission::Maintain);
@@ -316,6 +332,7 @@ mod tests {
         assert_eq!(c.labels.incident, "incident");
         assert_eq!(c.labels.rca, "post-mortem");
         assert_eq!(c.labels.bug, "bug");
+        assert_eq!(c.labels.follow_up, "action-item");
         assert_eq!(
             Severity::parse("p0", &c.severity_aliases),
             Ok(Severity::Sev1)
@@ -377,6 +394,7 @@ mod tests {
             ["incident", "sev2", "bug", "sandbox"]
         );
         assert_eq!(c.rca_labels(Severity::Sev2), ["incident", "rca", "sev2"]);
+        assert_eq!(c.follow_up_labels(), ["follow-up", "incident"]);
         let rb = Runbook::builtin();
         let specs = c.label_specs(&rb);
         let sev: Vec<_> = specs
@@ -390,6 +408,11 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), 5);
         assert!(specs.iter().all(|s| s.description.chars().count() <= 100));
+        let fu = specs
+            .iter()
+            .find(|s| s.name == "follow-up")
+            .expect("a spec");
+        assert_ne!(fu.color, "ededed", "a colour of its own");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 mod closing;
 mod context;
+mod followups;
 mod lifecycle;
 mod locks;
 mod milestones;
@@ -30,6 +31,7 @@ use chrono::{DateTime, Utc};
 pub use crate::clock::millis;
 pub use closing::{Closed, IssueClosed};
 pub use context::RepoContext;
+pub use followups::FollowUpReport;
 pub use lifecycle::Change;
 pub use postmortem::{RcaOutcome, rca_branch};
 pub use reminders::{RcaReminders, ReminderReport};
@@ -411,23 +413,32 @@ impl IncidentService {
     }
 
     /// An issue in `repo` that Responder's App opened, labelled as an incident, whose
-    /// body carries `marker`. Anyone can copy a marker into an issue of their own:
-    /// only the App's authorship makes it ours.
+    /// body carries `marker`.
     async fn find_marked(
         &self,
         ctx: &RepoContext,
         repo: &RepoName,
         marker: &str,
     ) -> Result<Option<IssueLink>, IncidentError> {
-        let issues = self
-            .github
-            .issues_with_label(repo, &ctx.config.labels.incident)
-            .await?;
-        let bot = self.github.bot_login().await?;
+        let issues = self.own_issues(repo, &ctx.config.labels.incident).await?;
         Ok(issues
             .into_iter()
-            .find(|i| i.opened_by(&bot) && i.body.as_deref().is_some_and(|b| b.contains(marker)))
+            .find(|i| i.body.as_deref().is_some_and(|b| b.contains(marker)))
             .map(|i| to_link(i.number, i.html_url)))
+    }
+
+    /// The issues in `repo` labelled `label` that Responder's App opened (newest
+    /// first, one page): where a retry looks for the marker of an issue an earlier
+    /// attempt may have created. Anyone can copy a marker into an issue of their
+    /// own: only the App's authorship makes it ours.
+    async fn own_issues(
+        &self,
+        repo: &RepoName,
+        label: &str,
+    ) -> Result<Vec<crate::github::Issue>, IncidentError> {
+        let issues = self.github.issues_with_label(repo, label).await?;
+        let bot = self.github.bot_login().await?;
+        Ok(issues.into_iter().filter(|i| i.opened_by(&bot)).collect())
     }
 
     /// Whether the App itself commented on `number` with `marker` (a comment of
@@ -464,6 +475,17 @@ impl IncidentService {
             .config
             .bug_labels(decl.severity, decl.component.as_deref());
         names.extend(ctx.config.rca_labels(decl.severity));
+        self.ensure_label_names(ctx, repo, names).await
+    }
+
+    /// Creates the labels `names` in `repo`, each with its colour from the
+    /// repository's label specs, once per process and repository.
+    async fn ensure_label_names(
+        &self,
+        ctx: &RepoContext,
+        repo: &RepoName,
+        names: Vec<String>,
+    ) -> Result<(), IncidentError> {
         let specs = ctx.config.label_specs(&ctx.runbook);
         for name in names {
             let key = (repo.clone(), name.clone());

@@ -168,7 +168,7 @@ where
     })
 }
 
-fn parsed_opt<T>(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<T>, sqlx::Error>
+pub(super) fn parsed_opt<T>(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<T>, sqlx::Error>
 where
     T: std::str::FromStr,
     T::Err: std::error::Error + Send + Sync + 'static,

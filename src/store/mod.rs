@@ -1,8 +1,9 @@
-//! The store: every durable fact (inbox, installations, incidents) behind one small API.
+//! The store: every durable fact (inbox, installations, incidents, follow-ups) behind one small API.
 //!
 //! Purpose: keep SQL here so handlers never see a query, and so another back end
 //! (PostgreSQL) can be added without touching them. It must never hold business rules.
 
+mod followups;
 mod inbox;
 mod incidents;
 mod installations;
@@ -17,6 +18,7 @@ use sqlx::AnyPool;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
+pub use followups::{FollowUp, NewFollowUp};
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{Effect, IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
 pub use lifecycle::{IncidentFilter, RcaState, Within};

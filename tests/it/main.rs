@@ -12,6 +12,7 @@ mod diff_mirror;
 mod diff_shared;
 mod diff_timeouts;
 mod fake_github;
+mod followups;
 mod git_mirror;
 mod git_mirror_fresh;
 mod github_client;

@@ -33,6 +33,7 @@ fn the_flow_tests_pass_on_postgresql_too() {
             "incidents::",
             "redelivery::",
             "lifecycle::",
+            "followups::",
             "diff_api::",
             "--test-threads=4",
         ])

@@ -387,6 +387,27 @@ impl World {
         (status, resp.json().await.unwrap())
     }
 
+    /// `GET /v1/incidents?<query>` with a token of `scope`.
+    pub async fn list(&self, query: &str, scope: &str) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/incidents?{query}", self.svc.url))
+            .bearer_auth(token(scope))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// Issues labelled `label`, oldest first.
+    pub fn labelled(&self, label: &str) -> Vec<Issue> {
+        self.fake
+            .issues("acme", "evals")
+            .into_iter()
+            .filter(|i| i.labels.iter().any(|l| l == label))
+            .collect()
+    }
+
     pub async fn get(&self, id: &Value, scope: &str) -> (u16, Value) {
         let resp = reqwest::Client::new()
             .get(format!("{}/v1/incidents/{id}", self.svc.url))

@@ -122,6 +122,24 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// Whether a follow-up's issue is still open on GitHub (closed for any reason
+    /// counts as closed).
+    FollowUpState, "follow-up state" {
+        Open => "open",
+        Closed => "closed",
+    }
+}
+
+stored_enum! {
+    /// How a follow-up came to be tracked: Responder opened its issue, or the RCA
+    /// named one (`issue: #N`).
+    FollowUpOrigin, "follow-up origin" {
+        Created => "created",
+        Linked => "linked",
+    }
+}
+
 /// The unique key of a declaration: the same key never opens a second incident.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IncidentKey(String);
@@ -183,6 +201,12 @@ mod tests {
         }
         for i in IncidentIssue::ALL {
             assert_eq!(i.as_str().parse::<IncidentIssue>(), Ok(*i));
+        }
+        for s in FollowUpState::ALL {
+            assert_eq!(s.as_str().parse::<FollowUpState>(), Ok(*s));
+        }
+        for o in FollowUpOrigin::ALL {
+            assert_eq!(o.as_str().parse::<FollowUpOrigin>(), Ok(*o));
         }
         let e = "closed".parse::<IncidentStatus>().unwrap_err();
         assert_eq!(e.to_string(), "unknown incident status \"closed\"");

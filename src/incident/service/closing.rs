@@ -2,13 +2,14 @@
 //! completed resolves the incident (as `/incident resolve` does); closing the RCA
 //! issue records it closed (reminders stop) and, when completed, runs the
 //! post-mortem loop; reopening the RCA resumes reminders, reopening the bug
-//! reopens a resolved incident.
+//! reopens a resolved incident. A follow-up's issue closed (for any reason) or
+//! reopened is recorded so the incident list counts open follow-ups.
 //!
 //! Exactly once: a close is keyed by the issue and its `closed_at`, stable across
 //! redeliveries and different for each close. Must never reopen or close issues.
 
 use super::{Change, IncidentError, IncidentService};
-use crate::incident::model::{IncidentIssue, IncidentStatus};
+use crate::incident::model::{FollowUpState, IncidentIssue, IncidentStatus};
 use crate::store::IncidentRecord;
 use crate::types::{IssueNumber, RepoName};
 
@@ -68,6 +69,9 @@ fn role(inc: &IncidentRecord, repo: &RepoName, number: IssueNumber) -> Option<In
 impl IncidentService {
     /// Handles a closed issue that may belong to an incident.
     pub async fn issue_closed(&self, c: &IssueClosed) -> Result<Closed, IncidentError> {
+        // Before the incident lookup: a follow-up may be another incident's bug issue.
+        self.follow_up_state(&c.repo, c.number, FollowUpState::Closed)
+            .await?;
         let Some(inc) = self.store.incident_for_issue(&c.repo, c.number).await? else {
             return Ok(Closed::Ignored);
         };
@@ -99,6 +103,8 @@ impl IncidentService {
         actor: &str,
         reopened_at: &str,
     ) -> Result<(), IncidentError> {
+        self.follow_up_state(repo, number, FollowUpState::Open)
+            .await?;
         let Some(inc) = self.store.incident_for_issue(repo, number).await? else {
             return Ok(());
         };
@@ -122,6 +128,24 @@ impl IncidentService {
                     .await?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Records the state of the follow-ups issue `number` tracks, if any.
+    async fn follow_up_state(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        state: FollowUpState,
+    ) -> Result<(), IncidentError> {
+        let at = self.now().timestamp_millis();
+        let changed = self
+            .store
+            .set_follow_up_state(repo, number, state, at)
+            .await?;
+        if changed > 0 {
+            tracing::info!(repo = %repo, issue = number.0, state = %state, "follow-up issue state recorded");
         }
         Ok(())
     }

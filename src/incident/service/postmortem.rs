@@ -1,7 +1,8 @@
-//! The post-mortem loop: a finished RCA feeds the runbook.
+//! The post-mortem loop: a finished RCA feeds the runbook and opens its follow-ups.
 //!
 //! When an RCA issue is closed as completed its body is read back. Required
-//! sections still empty → one comment naming them, nothing else. New commands or
+//! sections still empty → one comment naming them, nothing else. Its open action
+//! items become follow-up issues (`followups.rs`); then new commands or
 //! checklist items in its "Runbook updates" block → one pull request on the
 //! incident's repository adding them to `.github/responder/runbook.toml` (branch
 //! `responder/rca-<number>`; a later close commits to the same branch). Every
@@ -67,6 +68,58 @@ impl IncidentService {
             metrics::histogram!("responder_incident_time_to_rca_seconds", "severity" => inc.severity.as_str())
                 .record(secs);
         }
+        // Both the follow-ups and the runbook proposal are tried whatever the other
+        // did, and each is exactly once on its own: a retry after either one's
+        // failure repeats nothing the other already did.
+        let follow_ups = self.follow_ups(inc, c).await;
+        let outcome = self.runbook_proposal(inc, c, &rca).await;
+        self.settle_follow_ups(inc, c, follow_ups).await?;
+        outcome
+    }
+
+    /// A transient failure of the follow-ups fails the delivery (the worker
+    /// retries it); any other is said once on the RCA, since retrying cannot help.
+    async fn settle_follow_ups(
+        &self,
+        inc: &IncidentRecord,
+        c: &IssueClosed,
+        result: Result<super::FollowUpReport, IncidentError>,
+    ) -> Result<(), IncidentError> {
+        match result {
+            Ok(report) => {
+                if report != super::FollowUpReport::default() {
+                    tracing::info!(incident = inc.id, report = ?report, "follow-ups of the RCA");
+                }
+                if report.deferred > 0 {
+                    let text = format!(
+                        "This RCA has more open action items than Responder opens issues for                          at once ({}); {} of them got no issue yet. Reopen and close this                          issue as completed to open the next ones.",
+                        super::followups::MAX_PER_CLOSE,
+                        report.deferred
+                    );
+                    self.post_once(&c.repo, c.number, &c.key(), &text).await?;
+                }
+                Ok(())
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                let text = format!(
+                    "The RCA is complete, but its action items could not all be opened as                      follow-up issues: {}. Fix that, then reopen and close this issue as                      completed; items that have an issue already get no second one.",
+                    sanitize_inline(&e.to_string())
+                );
+                self.post_once(&c.repo, c.number, &c.key(), &text).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The runbook part of a complete RCA: its Runbook updates block as a pull request.
+    async fn runbook_proposal(
+        &self,
+        inc: &IncidentRecord,
+        c: &IssueClosed,
+        rca: &RcaSections,
+    ) -> Result<RcaOutcome, IncidentError> {
+        let key = c.key();
         if let Some(e) = &rca.runbook_updates_error {
             let text = format!(
                 "The RCA is complete, but its Runbook updates block could not be read, so \
@@ -76,10 +129,10 @@ impl IncidentService {
             self.post_once(&c.repo, c.number, &key, &text).await?;
             return Ok(RcaOutcome::BadUpdates);
         }
-        let Some(updates) = rca.runbook_updates else {
+        let Some(updates) = &rca.runbook_updates else {
             return Ok(RcaOutcome::Complete);
         };
-        self.runbook_pull(inc, c, &updates).await
+        self.runbook_pull(inc, c, updates).await
     }
 
     async fn runbook_pull(

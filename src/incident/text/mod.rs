@@ -2,6 +2,7 @@
 //! RCA bodies, and sanitising declarer text before it is written back. Pure: strings
 //! in, values out; no I/O.
 
+pub mod action_items;
 pub mod command;
 pub mod form;
 pub mod rca;

@@ -111,7 +111,7 @@ impl RcaSections {
 
 /// Maps a heading to its section key: case, punctuation and a trailing
 /// parenthetical are ignored (`Root cause (five whys)` → `root-cause`).
-fn section_key(heading: &str) -> Option<String> {
+pub(crate) fn section_key(heading: &str) -> Option<String> {
     let base = heading.split('(').next().unwrap_or(heading);
     let cleaned: String = base
         .chars()

@@ -72,7 +72,8 @@ pub fn unclosed_fence(text: &str) -> Option<String> {
     open
 }
 
-fn heading_text(line: &str) -> Option<&str> {
+/// The text of a `## ` or `### ` heading line, without its `#`s.
+pub fn heading_text(line: &str) -> Option<&str> {
     let rest = line
         .strip_prefix("### ")
         .or_else(|| line.strip_prefix("## "))?;

@@ -2,7 +2,8 @@
 //! issue). Issue and PR numbers share one counter per repository, as on GitHub.
 //!
 //! It must never accept what GitHub refuses (bodies over 65,536 characters,
-//! duplicate label names) so tests catch those paths.
+//! duplicate label names, assignees who cannot be assigned) so tests catch those
+//! paths.
 
 use std::collections::BTreeMap;
 
@@ -82,6 +83,21 @@ fn reload(s: &Shared, o: &str, r: &str) -> Repo {
         .expect("repo exists")
 }
 
+/// GitHub assigns only people with access to the repository (here: anyone given a
+/// role other than `none`); anyone else makes the whole create a 422 naming the
+/// `assignees` field, and nothing is created.
+fn unassignable(repo: &Repo, assignees: &[String]) -> Option<Response> {
+    let bad = assignees.iter().find(|a| {
+        !repo
+            .permissions
+            .iter()
+            .any(|(user, role)| user.eq_ignore_ascii_case(a) && role != "none")
+    })?;
+    Some(validation(json!([{
+        "value": bad, "resource": "Issue", "field": "assignees", "code": "invalid"
+    }])))
+}
+
 pub async fn create(
     State(s): State<Shared>,
     Extension(urls): Extension<Urls>,
@@ -89,7 +105,7 @@ pub async fn create(
     Path((o, r)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    load(&s, &headers, &o, &r, Need::write("issues"))?;
+    let repo = load(&s, &headers, &o, &r, Need::write("issues"))?;
     let body = json_body(&body)?;
     let Some(title) = body["title"]
         .as_str()
@@ -102,6 +118,9 @@ pub async fn create(
     };
     if too_long(&body["body"]) {
         return Err(body_too_long("Issue"));
+    }
+    if let Some(refused) = unassignable(&repo, &strings(&body["assignees"])) {
+        return Err(refused);
     }
     let number = {
         let mut st = s.lock().expect("state lock");
