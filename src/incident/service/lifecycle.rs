@@ -162,17 +162,9 @@ impl IncidentService {
             return Ok(inc);
         }
         if !c.recorded {
-            let mut e = c.entry(EventKind::Resolved, &inc);
-            e.note = note.clone();
-            e.text = Some(with_note("resolved", note.as_deref()));
-            if self
-                .store
-                .record_incident_event(inc.id, &e, Effect::None)
-                .await?
-            {
-                super::milestones::record_metric("resolve", &inc, c.at);
-            }
-            inc = self.reload(inc.id).await?;
+            inc = self
+                .record_milestone(inc, EventKind::Resolved, note.as_deref(), c)
+                .await?;
         }
         let resolved_at = inc.resolved_at.unwrap_or(c.at);
         let took = format_duration(resolved_at - inc.created_at);
@@ -312,9 +304,33 @@ impl IncidentService {
     }
 }
 
-/// The entry's text: the note, or just what happened.
-pub(super) fn with_note(what: &str, note: Option<&str>) -> String {
-    note.unwrap_or(what).to_string()
+impl IncidentService {
+    /// Records a milestone entry (`mitigated`, `resolved`) with its note, and its
+    /// metric the first time; returns the incident as it now is.
+    pub(super) async fn record_milestone(
+        &self,
+        inc: IncidentRecord,
+        kind: EventKind,
+        note: Option<&str>,
+        c: &Cause<'_>,
+    ) -> Result<IncidentRecord, IncidentError> {
+        let mut e = c.entry(kind, &inc);
+        e.note = note.map(str::to_string);
+        e.text = Some(note.unwrap_or(kind.as_str()).to_string());
+        if self
+            .store
+            .record_incident_event(inc.id, &e, Effect::None)
+            .await?
+        {
+            let metric = if kind == EventKind::Mitigated {
+                "mitigate"
+            } else {
+                "resolve"
+            };
+            super::milestones::record_metric(metric, &inc, c.at);
+        }
+        self.reload(inc.id).await
+    }
 }
 
 /// `2h 05m`, `3d 4h`, `12m`: how long an incident lasted.

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{IncidentError, IncidentService};
-use crate::incident::text::command::is_login;
 use crate::store::IncidentRecord;
+use crate::types::valid_owner as is_login;
 
 /// How often the job looks: often enough for a 30-minute update cadence; a
 /// reminder still goes out at most once a day.

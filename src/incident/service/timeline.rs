@@ -8,7 +8,7 @@
 //! gone is left alone, with one comment saying how to restore them. Must never
 //! write an entry twice: every entry carries the key of what caused it.
 
-use super::lifecycle::{Cause, with_note};
+use super::lifecycle::Cause;
 use super::{IncidentError, IncidentService, RepoContext};
 use crate::github::{GitHubError, IssueUpdate};
 use crate::incident::model::{EventKind, IncidentStatus};
@@ -207,17 +207,9 @@ impl IncidentService {
             return Ok(inc);
         }
         if !c.recorded {
-            let mut e = c.entry(EventKind::Mitigated, &inc);
-            e.note = note.clone();
-            e.text = Some(with_note("mitigated", note.as_deref()));
-            if self
-                .store
-                .record_incident_event(inc.id, &e, Effect::None)
-                .await?
-            {
-                super::milestones::record_metric("mitigate", &inc, c.at);
-            }
-            inc = self.reload(inc.id).await?;
+            inc = self
+                .record_milestone(inc, EventKind::Mitigated, note.as_deref(), c)
+                .await?;
         }
         let body = self
             .event_comment(ctx, &inc, "mitigated", note.as_deref())

@@ -148,7 +148,7 @@ pub fn parse_command(
         }
         "commander" | "ic" => {
             let login = rest.trim_start_matches('@');
-            if !is_login(login) {
+            if !crate::types::valid_owner(login) {
                 return Err(CommandError::CommanderUsage);
             }
             Command::Commander(login.to_string())
@@ -174,16 +174,6 @@ pub fn parse_command(
         }
     };
     Ok(Some(cmd))
-}
-
-/// A GitHub login: 1–39 letters, digits or single hyphens, not at either end.
-pub fn is_login(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 39
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--")
 }
 
 /// `text [at=<when>] [UTC]`: the last `at=` word is the time.
