@@ -2,8 +2,6 @@
 //! Alertmanager driving one incident from firing to mitigated to reopened, identical
 //! concurrent notifications, routing and auth, Grafana's shape, hostile alerts.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use responder::incident::model::{EventKind, IncidentStatus};
 use responder::store::IncidentRecord;
@@ -365,5 +363,4 @@ async fn alerts_are_counted_by_status_and_incidents_by_channel() {
         text.contains("responder_incidents_declared_total{via=\"alert\"}"),
         "{text}"
     );
-    let _ = Duration::ZERO;
 }
