@@ -1,6 +1,7 @@
 //! The axum edge: verifies, parses and hands off. No business logic lives here.
 
 mod agent;
+mod alerts;
 mod diff;
 mod edge;
 mod error;
@@ -108,6 +109,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/incidents",
             post(incidents::declare).get(incident_list::list),
+        )
+        .route(
+            "/v1/alerts/alertmanager",
+            post(alerts::receive).layer(axum::extract::DefaultBodyLimit::max(
+                alerts::ALERT_BODY_LIMIT,
+            )),
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/timeline", get(incidents::timeline))

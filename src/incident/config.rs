@@ -20,7 +20,14 @@
 //! [severity_aliases]
 //! p0 = "SEV1"
 //! outage = "SEV1"
+//!
+//! [alerts]                           # Alertmanager and Grafana notifications
+//! on_resolved = "mitigate"           # comment | mitigate | resolve
+//! reopen_window = "24h"              # firing again within it reopens, later declares anew
+//! group_by = "group"                 # group (groupKey) | fingerprint
 //! ```
+
+mod alerts;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +36,8 @@ use serde::Deserialize;
 use crate::incident::model::severity::{Severity, SeverityAliases, normalize_label};
 use crate::incident::runbook::Runbook;
 use crate::types::RepoName;
+
+pub use alerts::{AlertsConfig, GroupBy, OnResolved};
 
 /// Where the config lives in a repository.
 pub const CONFIG_PATH: &str = ".github/responder.toml";
@@ -49,6 +58,8 @@ pub struct RepoConfig {
     pub severity_aliases: SeverityAliases,
     /// Open the bug and RCA issues in this repository instead of the declaring one.
     pub target_repo: Option<RepoName>,
+    /// `[alerts]`: what alert notifications do to their incidents.
+    pub alerts: AlertsConfig,
 }
 
 /// Label names the app applies; each is normalised (trimmed, lowercase, spaces and
@@ -127,6 +138,9 @@ struct RawConfig {
     /// `owner/repo`.
     #[serde(default)]
     target_repo: Option<RepoName>,
+    /// See [`RepoConfig::alerts`].
+    #[serde(default)]
+    alerts: alerts::RawAlerts,
 }
 
 /// A config the app cannot use; `Display` is the comment to post.
@@ -145,6 +159,7 @@ impl Default for RepoConfig {
             min_permission: Permission::Write,
             severity_aliases: SeverityAliases::default(),
             target_repo: None,
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -186,11 +201,17 @@ impl RepoConfig {
             let s: Severity = target.parse().map_err(|e| err(format!("{e}")))?;
             aliases.insert(alias, s).map_err(|e| err(e.to_string()))?;
         }
+        let alerts = raw.alerts.validate().map_err(|message| ConfigError {
+            line: find_line(text, "reopen_window"),
+            key: Some("alerts.reopen_window".into()),
+            message,
+        })?;
         Ok(RepoConfig {
             labels,
             min_permission: raw.min_permission,
             severity_aliases: aliases,
             target_repo: raw.target_repo,
+            alerts,
         })
     }
 

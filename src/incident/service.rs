@@ -11,6 +11,7 @@
 //! running the same declaration at once. Must never know HTTP or webhook payloads,
 //! and never post user text that the renderer or `replies` did not sanitise.
 
+mod alerts;
 mod closing;
 mod context;
 mod followups;
@@ -265,6 +266,10 @@ impl IncidentService {
             update_every_secs: ctx.runbook.severity(d.severity).update_every_secs(),
         };
         let (mut incident, created) = self.store.insert_or_get_incident(&row).await?;
+        if created {
+            metrics::counter!("responder_incidents_declared_total", "via" => d.via.as_str())
+                .increment(1);
+        }
         tracing::info!(incident = incident.id, key = %new.key, created, "declaration stored");
         // A row found (not created) may have issues from an attempt that died
         // before recording them: look for their markers before creating.

@@ -3,6 +3,7 @@
 //! Purpose: keep SQL here so handlers never see a query, and so another back end
 //! (PostgreSQL) can be added without touching them. It must never hold business rules.
 
+mod alerts;
 mod followups;
 mod inbox;
 mod incidents;
@@ -18,6 +19,7 @@ use sqlx::AnyPool;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
+pub use alerts::AlertGroup;
 pub use followups::{FollowUp, NewFollowUp};
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{Effect, IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};

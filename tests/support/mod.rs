@@ -1,6 +1,7 @@
 //! Test support: fake GitHub over HTTP, git fixtures, signed webhook helper, a real
 //! service on loopback, a headless Chromium driven over WebDriver.
 
+pub mod alertmanager;
 pub mod fake_github;
 pub mod git_fixture;
 pub mod postgres;

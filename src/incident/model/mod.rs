@@ -80,6 +80,8 @@ stored_enum! {
         IssueForm => "form",
         Command => "command",
         Api => "api",
+        /// An Alertmanager (or Grafana Alerting) notification.
+        Alert => "alert",
     }
 }
 
@@ -90,6 +92,7 @@ impl DeclaredVia {
             DeclaredVia::IssueForm => "issue form",
             DeclaredVia::Command => "comment command",
             DeclaredVia::Api => "API",
+            DeclaredVia::Alert => "Alertmanager alert",
         }
     }
 }
@@ -158,6 +161,16 @@ impl IncidentKey {
     /// Declared through the API with `dedup_key`.
     pub fn api(repo: &RepoName, dedup_key: &str) -> Self {
         Self(format!("api:{}:{dedup_key}", repo.full()))
+    }
+
+    /// Declared by the alert group `group` (a `groupKey`, or an alert's
+    /// fingerprint) of `repo`; `generation` counts the incidents the group declared
+    /// before (a group firing again after the reopen window declares a new one).
+    pub fn alert(repo: &RepoName, group: &str, generation: i64) -> Self {
+        match generation {
+            0 => Self(format!("alert:{}:{group}", repo.full())),
+            g => Self(format!("alert:{}:{group}#{g}", repo.full())),
+        }
     }
 
     /// A key as stored.

@@ -197,7 +197,8 @@ impl IncidentService {
         c: &Cause<'_>,
     ) -> Result<IncidentRecord, IncidentError> {
         let (repo, number) = c.reply_to;
-        if !c.recorded && inc.status != IncidentStatus::Resolved {
+        // A mitigated incident reopens too: its impact is back (an alert fires again).
+        if !c.recorded && inc.status == IncidentStatus::Open {
             let text = format!("Incident {} is not resolved.", inc.id);
             self.reply_once(repo, number, c.source_key, &text).await?;
             return Ok(inc);

@@ -1,5 +1,6 @@
 //! Event handlers, one file each, registered in `register`.
 
+mod alert;
 mod incident;
 mod incident_close;
 mod incident_pull;
@@ -7,6 +8,7 @@ mod installation;
 
 use std::sync::Arc;
 
+pub use alert::AlertHandler;
 pub use incident::{IncidentCommandHandler, IncidentIssueHandler};
 pub use incident_close::IncidentCloseHandler;
 pub use incident_pull::IncidentPullHandler;
@@ -63,6 +65,12 @@ pub fn register_incidents(
     }));
     registry.on("pull_request.opened", pulls.clone());
     registry.on("pull_request.closed", pulls);
+    registry.on(
+        crate::incident::alert::EVENT,
+        gate(Arc::new(AlertHandler {
+            incidents: incidents.clone(),
+        })),
+    );
     registry.on(
         "issue_comment.created",
         gate(Arc::new(IncidentCommandHandler {
