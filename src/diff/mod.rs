@@ -1,6 +1,7 @@
 //! PR diffs: cache → GitHub API → git2 fallback, and the GitHub-compatible file model.
 
 pub mod answer;
+mod batch;
 pub mod cache;
 pub mod engine;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod recent;
 mod rename;
 pub mod service;
 pub mod view;
+mod writeback;
 
 pub use answer::{DiffAnswer, DiffError, Source, Via};
 pub use cache::{CacheError, CacheMeta, CachedDiff, DiffCache, etag};

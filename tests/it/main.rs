@@ -7,6 +7,7 @@ mod support;
 
 mod deploy;
 mod diff_api;
+mod diff_cold;
 mod diff_git;
 mod diff_mirror;
 mod diff_shared;
@@ -15,6 +16,7 @@ mod fake_github;
 mod github_client;
 mod http_edge;
 mod incident_check;
+mod incident_config_reads;
 mod incident_hostile;
 mod incidents;
 mod lifecycle;
