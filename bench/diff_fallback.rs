@@ -1,6 +1,6 @@
 //! Benchmark: a cold PR diff through the HTTP route (`GET …/pulls/1/diff`, request to
 //! last byte, with the files endpoint answering 404 as in issue 15) against the git
-//! CLI's `git fetch` + `git merge-base` + `git diff --no-color -M` of the same refs from
+//! CLI's `git init` + `git fetch` + `git merge-base` + `git diff --no-color -M` of the same refs from
 //! the same smart-HTTP server, for PRs of 500, 5,000 and 20,000 files; then the diff
 //! engine alone against `git diff` alone in the same mirror. Prints medians, ranges,
 //! ratios and the peak RSS of each size.
@@ -139,11 +139,12 @@ fn agent_token() -> String {
     .unwrap()
 }
 
-/// git's own fetch + merge-base + diff into a new bare repository.
+/// git's own init + fetch + merge-base + diff into a new bare repository (Responder
+/// creates its mirror of a repository it has not seen too).
 fn cli_run(dir: &Path, url: &str) -> (Duration, Duration, Vec<u8>) {
     std::fs::create_dir_all(dir).unwrap();
-    git_bytes(dir, &["init", "-q", "--bare"]);
     let t0 = Instant::now();
+    git_bytes(dir, &["init", "-q", "--bare"]);
     git_bytes(
         dir,
         &[
@@ -284,7 +285,7 @@ async fn bench_size(n: usize, runs: usize, root: &Path) {
         show(ours)
     );
     println!(
-        "  git CLI fetch + merge-base + diff -M:            {} (fetch median {:.3} s)",
+        "  git CLI init + fetch + merge-base + diff -M:     {} (init + fetch median {:.3} s)",
         show(cli),
         spread(cli_fetch).0
     );

@@ -13,7 +13,8 @@ use git2::{Delta, DiffOptions, Oid, Patch, Repository};
 use super::error::GitError;
 use super::gitfmt::{auto_abbrev_len, quote, quote_prefixed, unique_abbrev};
 use super::model::{FileEntry, FileStatus};
-use super::rename::{self, Change, MAX_SCORE, Side};
+use super::rename::{Change, MAX_SCORE, Side};
+use super::sections;
 use crate::types::Sha;
 
 /// A pull request's changes computed from a local mirror.
@@ -86,9 +87,7 @@ pub fn diff(repo_path: &Path, base: &Sha, head: &Sha) -> Result<LocalDiff, GitEr
         .map_err(git("diffing trees"))?;
     let changes = collect_changes(&tree_diff);
     drop(tree_diff);
-    let changes = rename::detect(&repo, changes).map_err(git("detecting renames"))?;
-
-    let (files, unified) = write_patches(repo_path, &repo, &changes, auto_abbrev_len(repo_path))
+    let (files, unified) = sections::write(repo_path, &repo, &changes, auto_abbrev_len(repo_path))
         .map_err(git("writing the patch"))?;
     Ok(LocalDiff {
         base: base.clone(),
@@ -97,48 +96,6 @@ pub fn diff(repo_path: &Path, base: &Sha, head: &Sha) -> Result<LocalDiff, GitEr
         files,
         unified,
     })
-}
-
-/// Changes from which a second writer thread pays for itself (it opens its own
-/// repository: libgit2 handles cannot be shared between threads).
-const PARALLEL_FROM: usize = 512;
-
-/// Every change's section, in order. A big diff is written in two halves on two
-/// threads and joined in order: sections do not depend on each other, so the bytes
-/// are the same, in about half the time.
-fn write_patches(
-    repo_path: &Path,
-    repo: &Repository,
-    changes: &[Change],
-    abbrev: usize,
-) -> Result<(Vec<FileEntry>, Vec<u8>), git2::Error> {
-    if changes.len() < PARALLEL_FROM {
-        return write_all(repo, changes, abbrev);
-    }
-    let (first, second) = changes.split_at(changes.len() / 2);
-    let (mine, theirs) = std::thread::scope(|s| {
-        let other = s.spawn(|| write_all(&Repository::open_bare(repo_path)?, second, abbrev));
-        (write_all(repo, first, abbrev), other.join())
-    });
-    let (mut files, mut out) = mine?;
-    let (more, rest) =
-        theirs.map_err(|_| git2::Error::from_str("a patch-writing thread panicked"))??;
-    files.extend(more);
-    out.extend_from_slice(&rest);
-    Ok((files, out))
-}
-
-fn write_all(
-    repo: &Repository,
-    changes: &[Change],
-    abbrev: usize,
-) -> Result<(Vec<FileEntry>, Vec<u8>), git2::Error> {
-    let mut writer = Writer::new(repo, abbrev)?;
-    let mut files = Vec::with_capacity(changes.len());
-    for change in changes {
-        files.push(writer.write(change)?);
-    }
-    Ok((files, writer.out))
 }
 
 /// libgit2 re-hashes every object it reads to check its id (strict hash
@@ -218,16 +175,17 @@ struct Section {
     hunks: Option<Range<usize>>,
 }
 
-struct Writer<'r> {
+/// Writes `diff --git` sections one after another into `out`.
+pub(super) struct Writer<'r> {
     repo: &'r Repository,
     odb: git2::Odb<'r>,
     abbrev: usize,
     opts: DiffOptions,
-    out: Vec<u8>,
+    pub(super) out: Vec<u8>,
 }
 
 impl<'r> Writer<'r> {
-    fn new(repo: &'r Repository, abbrev: usize) -> Result<Self, git2::Error> {
+    pub(super) fn new(repo: &'r Repository, abbrev: usize) -> Result<Self, git2::Error> {
         let mut opts = DiffOptions::new();
         // git's defaults: 3 lines of context, hunks merged only when touching,
         // indent heuristic on (diff.indentHeuristic, default since git 2.14).
@@ -245,7 +203,8 @@ impl<'r> Writer<'r> {
         })
     }
 
-    fn write(&mut self, change: &Change) -> Result<FileEntry, git2::Error> {
+    /// Appends the change's section(s) to `out`; returns its file entry.
+    pub(super) fn write(&mut self, change: &Change) -> Result<FileEntry, git2::Error> {
         let (old, new, score, status) = match change {
             Change::Added(s) => (None, Some(s), None, FileStatus::Added),
             Change::Deleted(s) => (Some(s), None, None, FileStatus::Removed),

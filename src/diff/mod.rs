@@ -13,6 +13,7 @@ pub mod model;
 pub mod pool;
 pub mod recent;
 mod rename;
+mod sections;
 pub mod service;
 pub mod view;
 mod writeback;
