@@ -1,8 +1,9 @@
 //! Benchmark: 50 agents ask at once for 50 different cold PRs of one repository
 //! (`GET …/pulls/N/diff?via=git` on a fresh service). Prints the median and slowest
-//! answer and the number of fetches the git server saw, beside one cold PR through
-//! the same route and the git CLI fetching all 50 PRs in one `git fetch`, measured in
-//! the same run.
+//! answer and the number of fetches the git server saw, beside, measured in the same
+//! run: one cold PR through the same route, the git CLI fetching all 50 PRs in one
+//! `git fetch`, and 50 mirror fetches one after another (what one fetch per PR
+//! costs, however they are ordered).
 //!
 //! Run: `cargo bench --bench diff_many` (`PRS=n` to change the count, `RUNS=n`).
 
@@ -10,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use responder::Service;
+use responder::diff::{Mirrors, pr_refspecs};
 use responder::settings::{Settings, SettingsArgs};
+use responder::types::{PrNumber, RepoName};
 
 #[path = "../tests/support/mod.rs"]
 // As in tests/it/main.rs: the fake GitHub answers axum `Response`s as errors.
@@ -109,10 +112,11 @@ async fn get_diff(client: &reqwest::Client, url: String, token: &str) -> Duratio
     t.elapsed()
 }
 
+/// One ref advertisement per fetch, however many negotiation rounds follow.
 fn fetches(fake: &FakeGitHub) -> usize {
     fake.requests()
         .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("git-upload-pack"))
+        .filter(|r| r.method == "GET" && r.path.ends_with(".git/info/refs") && r.status == 200)
         .count()
 }
 
@@ -188,6 +192,18 @@ async fn main() {
         });
         let cli = t.elapsed();
 
+        // One mirror fetch per PR, in a row.
+        let mirrors = Mirrors::new(tmp.path().join(format!("serial-{run}")));
+        let repo: RepoName = "bench/many".parse().unwrap();
+        let t = Instant::now();
+        tokio::task::block_in_place(|| {
+            for k in 1..=prs {
+                let specs = pr_refspecs(PrNumber(k as u64), "main").unwrap();
+                mirrors.fetch(&repo, &git_url, None, &specs).unwrap();
+            }
+        });
+        let serial = t.elapsed();
+
         // All at once on a fresh service.
         let (base, server) = cold_service(&fake, tmp.path().join(format!("many-{run}"))).await;
         fake.clear_requests();
@@ -208,12 +224,13 @@ async fn main() {
         server.abort();
         times.sort();
         println!(
-            "  run {run}: {prs} at once: median {:.3} s, slowest {:.3} s, {} fetches   |   one cold PR alone {:.3} s   git CLI fetching all {prs} PRs at once {:.3} s   slowest / one PR alone {:.2}x",
+            "  run {run}: {prs} at once: median {:.3} s, slowest {:.3} s, {} fetches   |   one cold PR alone {:.3} s   git CLI fetching all {prs} PRs at once {:.3} s   {prs} mirror fetches in a row {:.3} s   slowest / one PR alone {:.2}x",
             secs(times[times.len() / 2]),
             secs(times[times.len() - 1]),
             fetches(&fake),
             secs(one),
             secs(cli),
+            secs(serial),
             secs(times[times.len() - 1]) / secs(one)
         );
     }
