@@ -98,7 +98,7 @@ async fn cold_service(fake: &FakeGitHub, data_dir: PathBuf) -> (String, Child) {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_responder"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_responder"))
         .arg("serve")
         .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
         .env("RESPONDER_DATA_DIR", &data_dir)
@@ -126,6 +126,8 @@ async fn cold_service(fake: &FakeGitHub, data_dir: PathBuf) -> (String, Child) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("responder serve did not start");
 }
 
