@@ -80,6 +80,12 @@ impl FetchBatcher {
         F: Fn(Vec<String>) -> Fut,
         Fut: Future<Output = BatchOutcome>,
     {
+        // Should this task die mid-fetch (a panic), the repository's queue goes with
+        // it: its waiters hear so, and the next caller leads a fetch of its own.
+        let _reset = Reset {
+            queues: self.queues.clone(),
+            repo: repo.clone(),
+        };
         loop {
             let batch = {
                 let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,6 +107,21 @@ impl FetchBatcher {
                 let _ = tx.send(answer_for(&repo, &wanted, &outcome));
             }
         }
+    }
+}
+
+/// Removes a repository's queue when its draining task ends, however it ends.
+struct Reset {
+    queues: Arc<Mutex<HashMap<RepoName, Queue>>>,
+    repo: RepoName,
+}
+
+impl Drop for Reset {
+    fn drop(&mut self) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        // On a normal end the loop removed it already under the same lock; after a
+        // panic, whoever waits is told the fetch ended (their senders drop here).
+        queues.remove(&self.repo);
     }
 }
 
@@ -176,6 +197,21 @@ mod tests {
         assert_eq!(fetches.len(), 2, "{fetches:?}");
         assert_eq!(fetches[0], pr(1));
         assert_eq!(fetches[1].len(), 19);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_that_panics_fails_its_waiters_and_the_next_caller_fetches_again() {
+        let batcher = FetchBatcher::new();
+        let broken = batcher
+            .fetch(&repo(), pr(1), |_specs: Vec<String>| async {
+                panic!("deliberate")
+            })
+            .await;
+        assert!(broken.is_err());
+        let r = repo();
+        let next = batcher.fetch(&r, pr(2), |_specs: Vec<String>| async { Ok(Vec::new()) });
+        let next = tokio::time::timeout(Duration::from_secs(5), next).await;
+        assert_eq!(next.expect("the next caller is not stuck"), Ok(()));
     }
 
     #[tokio::test]
