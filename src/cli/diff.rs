@@ -27,6 +27,8 @@ pub async fn run(
     let answer = diffs
         .get(&repo, responder::types::PrNumber(number), via)
         .await?;
+    // The disk cache is written after answering; this process is about to exit.
+    diffs.flush().await;
     eprintln!(
         "{repo}#{number}: {} files from {}{}{}",
         answer.files.len(),

@@ -13,7 +13,8 @@ use git2::{Delta, DiffOptions, Oid, Patch, Repository};
 use super::error::GitError;
 use super::gitfmt::{auto_abbrev_len, quote, quote_prefixed, unique_abbrev};
 use super::model::{FileEntry, FileStatus};
-use super::rename::{self, Change, MAX_SCORE, Side};
+use super::rename::{Change, MAX_SCORE, Side};
+use super::sections;
 use crate::types::Sha;
 
 /// A pull request's changes computed from a local mirror.
@@ -49,6 +50,7 @@ pub fn merge_base(repo_path: &Path, base: &Sha, head: &Sha) -> Result<Option<Sha
 /// Diffs `head` against its merge-base with `base` (three-dot), in the bare
 /// repository at `repo_path`. Both commits must already be in the mirror.
 pub fn diff(repo_path: &Path, base: &Sha, head: &Sha) -> Result<LocalDiff, GitError> {
+    trust_object_store();
     let label = repo_label(repo_path);
     let git = |doing: &str| {
         let label = label.clone();
@@ -85,21 +87,24 @@ pub fn diff(repo_path: &Path, base: &Sha, head: &Sha) -> Result<LocalDiff, GitEr
         .map_err(git("diffing trees"))?;
     let changes = collect_changes(&tree_diff);
     drop(tree_diff);
-    let changes = rename::detect(&repo, changes).map_err(git("detecting renames"))?;
-
-    let mut writer = Writer::new(&repo, auto_abbrev_len(repo_path))
-        .map_err(git("opening the object database"))?;
-    let mut files = Vec::with_capacity(changes.len());
-    for change in &changes {
-        files.push(writer.write(change).map_err(git("writing the patch"))?);
-    }
+    let (files, unified) = sections::write(repo_path, &repo, &changes, auto_abbrev_len(repo_path))
+        .map_err(git("writing the patch"))?;
     Ok(LocalDiff {
         base: base.clone(),
         head: head.clone(),
         merge_base: sha(mb),
         files,
-        unified: writer.out,
+        unified,
     })
+}
+
+/// libgit2 re-hashes every object it reads to check its id (strict hash
+/// verification), which was half the diff's time; git never does on reads. The
+/// mirror's objects were hashed once already, by the indexer as they arrived.
+/// Process-wide, set once.
+fn trust_object_store() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
 }
 
 fn sha(id: Oid) -> Sha {
@@ -170,16 +175,17 @@ struct Section {
     hunks: Option<Range<usize>>,
 }
 
-struct Writer<'r> {
+/// Writes `diff --git` sections one after another into `out`.
+pub(super) struct Writer<'r> {
     repo: &'r Repository,
     odb: git2::Odb<'r>,
     abbrev: usize,
     opts: DiffOptions,
-    out: Vec<u8>,
+    pub(super) out: Vec<u8>,
 }
 
 impl<'r> Writer<'r> {
-    fn new(repo: &'r Repository, abbrev: usize) -> Result<Self, git2::Error> {
+    pub(super) fn new(repo: &'r Repository, abbrev: usize) -> Result<Self, git2::Error> {
         let mut opts = DiffOptions::new();
         // git's defaults: 3 lines of context, hunks merged only when touching,
         // indent heuristic on (diff.indentHeuristic, default since git 2.14).
@@ -197,7 +203,8 @@ impl<'r> Writer<'r> {
         })
     }
 
-    fn write(&mut self, change: &Change) -> Result<FileEntry, git2::Error> {
+    /// Appends the change's section(s) to `out`; returns its file entry.
+    pub(super) fn write(&mut self, change: &Change) -> Result<FileEntry, git2::Error> {
         let (old, new, score, status) = match change {
             Change::Added(s) => (None, Some(s), None, FileStatus::Added),
             Change::Deleted(s) => (Some(s), None, None, FileStatus::Removed),
@@ -341,7 +348,13 @@ impl<'r> Writer<'r> {
                 ..Section::default()
             });
         }
-        let patch = Patch::from_buffers(bytes_a, None, bytes_b, None, Some(&mut self.opts))?;
+        let patch = match (&blob_a, &blob_b) {
+            // Blobs carry their ids; buffers would be hashed again by libgit2.
+            (Some(Content::Blob(a)), Some(Content::Blob(b))) => {
+                Patch::from_blobs(a, None, b, None, Some(&mut self.opts))?
+            }
+            _ => Patch::from_buffers(bytes_a, None, bytes_b, None, Some(&mut self.opts))?,
+        };
         if patch.num_hunks() == 0 {
             return Ok(Section::default());
         }

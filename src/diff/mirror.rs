@@ -127,6 +127,25 @@ impl Mirrors {
         token: Option<&Secret>,
         refspecs: &[String],
     ) -> Result<FetchStats, GitError> {
+        let (stats, missing) = self.fetch_present(repo, remote_url, token, refspecs)?;
+        match missing.into_iter().next() {
+            Some(src) => Err(GitError::NotFound {
+                repo: repo.full(),
+                what: format!("ref {src} on the remote"),
+            }),
+            None => Ok(stats),
+        }
+    }
+
+    /// Like `fetch`, but a refspec source the remote does not have is listed rather
+    /// than an error: one fetch can serve several callers, each told of its own refs.
+    pub fn fetch_present(
+        &self,
+        repo: &RepoName,
+        remote_url: &str,
+        token: Option<&Secret>,
+        refspecs: &[String],
+    ) -> Result<(FetchStats, Vec<String>), GitError> {
         let label = repo.full();
         if url_has_userinfo(remote_url) {
             // Never echo the URL: whatever is in it may be a credential.
@@ -225,6 +244,7 @@ impl Mirrors {
             .list()
             .map(|heads| heads.iter().map(|h| h.name().to_owned()).collect())
             .unwrap_or_default();
+        let mut missing = Vec::new();
         for spec in refspecs {
             let src = spec
                 .trim_start_matches('+')
@@ -232,10 +252,7 @@ impl Mirrors {
                 .next()
                 .unwrap_or_default();
             if !src.contains('*') && !advertised.iter().any(|name| name == src) {
-                return Err(GitError::NotFound {
-                    repo: label,
-                    what: format!("ref {src} on the remote"),
-                });
+                missing.push(src.to_owned());
             }
         }
         let default_branch = remote
@@ -256,7 +273,7 @@ impl Mirrors {
             ms = stats.elapsed.as_millis() as u64,
             "fetched into mirror"
         );
-        Ok(stats)
+        Ok((stats, missing))
     }
 
     /// The commit a ref of the mirror points at.
@@ -305,7 +322,11 @@ impl Mirrors {
             }
         }
         let tmp = path.with_file_name(format!(".{}.init-{}", repo.name(), uuid::Uuid::new_v4()));
-        Repository::init_bare(&tmp)
+        // Without the system's templates (sample hooks and the like): nothing ever
+        // runs them in a mirror, and copying them was most of a new mirror's cost.
+        let mut init = git2::RepositoryInitOptions::new();
+        init.bare(true).external_template(false);
+        Repository::init_opts(&tmp, &init)
             .map_err(|e| GitError::from_git(&label, "creating the mirror", &e))?;
         fs::rename(&tmp, path).map_err(|e| io_error(&label, "creating the mirror", &e))?;
         Repository::open_bare(path)

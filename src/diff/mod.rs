@@ -1,6 +1,7 @@
 //! PR diffs: cache → GitHub API → git2 fallback, and the GitHub-compatible file model.
 
 pub mod answer;
+mod batch;
 pub mod cache;
 pub mod engine;
 pub mod error;
@@ -12,8 +13,10 @@ pub mod model;
 pub mod pool;
 pub use crate::recent;
 mod rename;
+mod sections;
 pub mod service;
 pub mod view;
+mod writeback;
 
 pub use answer::{DiffAnswer, DiffError, Source, Via};
 pub use cache::{CacheError, CacheMeta, CachedDiff, DiffCache, etag};

@@ -20,7 +20,7 @@ pub(crate) struct Side {
 }
 
 /// A change between two trees, in tree (path) order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Change {
     Added(Side),
     Deleted(Side),
@@ -59,9 +59,37 @@ fn is_reg(mode: u32) -> bool {
     mode & S_IFMT == S_IFREG
 }
 
-/// Pairs deletions with additions; returns the changes in git's output order (a
-/// rename takes the place of its new path; its deletion disappears).
-pub(crate) fn detect(repo: &Repository, changes: Vec<Change>) -> Result<Vec<Change>, git2::Error> {
+/// One entry of the output, in git's order: a change as it was, or a rename made
+/// of a deletion (`old`) and an addition (`new`), by index into the changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Planned {
+    Keep(usize),
+    Renamed { old: usize, new: usize, score: u64 },
+}
+
+impl Planned {
+    /// The change to write for this entry.
+    pub(crate) fn change(self, changes: &[Change]) -> std::borrow::Cow<'_, Change> {
+        use std::borrow::Cow;
+        match self {
+            Planned::Keep(i) => Cow::Borrowed(&changes[i]),
+            Planned::Renamed { old, new, score } => {
+                let (Change::Deleted(o), Change::Added(n)) = (&changes[old], &changes[new]) else {
+                    unreachable!("pairs join a deletion and an addition");
+                };
+                Cow::Owned(Change::Renamed {
+                    old: o.clone(),
+                    new: n.clone(),
+                    score,
+                })
+            }
+        }
+    }
+}
+
+/// Pairs deletions with additions; returns the output in git's order (a rename
+/// takes the place of its new path; its deletion disappears).
+pub(crate) fn detect(repo: &Repository, changes: &[Change]) -> Result<Vec<Planned>, git2::Error> {
     let srcs: Vec<usize> = (0..changes.len())
         .filter(|&c| matches!(changes[c], Change::Deleted(_)))
         .collect();
@@ -69,7 +97,7 @@ pub(crate) fn detect(repo: &Repository, changes: Vec<Change>) -> Result<Vec<Chan
         .filter(|&c| matches!(changes[c], Change::Added(_)))
         .collect();
     if srcs.is_empty() || dsts.is_empty() {
-        return Ok(changes);
+        return Ok((0..changes.len()).map(Planned::Keep).collect());
     }
     let side = |c: usize| match &changes[c] {
         Change::Added(s) | Change::Deleted(s) => s,
@@ -96,22 +124,19 @@ pub(crate) fn detect(repo: &Repository, changes: Vec<Change>) -> Result<Vec<Chan
     }
     let used_src: std::collections::HashSet<usize> =
         renamed_src_at.values().map(|(s, _)| *s).collect();
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(slots.len());
-    for c in 0..slots.len() {
+    let mut out = Vec::with_capacity(changes.len());
+    for c in 0..changes.len() {
         if used_src.contains(&c) {
             continue;
         }
-        if let Some(&(s, score)) = renamed_src_at.get(&c) {
-            let (Some(Change::Deleted(old)), Some(Change::Added(new))) =
-                (slots[s].take(), slots[c].take())
-            else {
-                unreachable!("pairs join a deletion and an addition");
-            };
-            out.push(Change::Renamed { old, new, score });
-        } else if let Some(change) = slots[c].take() {
-            out.push(change);
-        }
+        out.push(match renamed_src_at.get(&c) {
+            Some(&(s, score)) => Planned::Renamed {
+                old: s,
+                new: c,
+                score,
+            },
+            None => Planned::Keep(c),
+        });
     }
     Ok(out)
 }

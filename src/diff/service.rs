@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::answer::{DiffAnswer, DiffError, Source, Via};
+use super::batch::FetchBatcher;
 use super::cache::{CacheMeta, DiffCache, etag};
 use super::engine;
 use super::error::{GitError, GitErrorKind};
@@ -20,11 +21,16 @@ use super::mirror::{Mirrors, pr_refspecs};
 use super::model::{FileEntry, FileStatus};
 use super::pool::GitPool;
 use super::recent::Recent;
+use super::writeback::WriteBack;
 use crate::github::{DiffEntry, GitHub, GitHubError, PullRequest};
 use crate::types::{PrNumber, RepoName, Sha};
 
 /// GitHub's files endpoint lists at most this many files, silently.
 const FILES_CAP: usize = 3000;
+/// GitHub's diff media type answers 406 `too_large` past this many files…
+const DIFF_MEDIA_FILES: u64 = 300;
+/// …or this many lines.
+const DIFF_MEDIA_LINES: u64 = 20_000;
 /// Cache reads and writes, and gzip of whole answers, at once (off the async threads).
 const DISK_THREADS: usize = 4;
 /// PR heads and merge bases remembered at most (each entry is a few hundred bytes).
@@ -58,9 +64,13 @@ pub struct DiffService {
     mirrors: Mirrors,
     cache: Arc<DiffCache>,
     hot: HotCache,
+    /// Disk writes of answers already sent.
+    writeback: WriteBack,
     pool: GitPool,
     /// One fetch per repository at a time (the mirror's lock allows no more).
     fetches: GitPool,
+    /// Folds the PRs waiting for a repository's fetch into its next one.
+    batcher: FetchBatcher,
     flights: SingleFlight<FlightKey, Flight>,
     /// A burst of cold requests asks GitHub for the PR and its merge base once each.
     pull_flights: SingleFlight<PullKey, Result<PullRequest, GitHubError>>,
@@ -76,18 +86,22 @@ impl DiffService {
     pub fn new(github: Arc<dyn GitHub>, config: DiffConfig) -> Result<Arc<Self>, DiffError> {
         let cache = DiffCache::new(config.data_dir.join("diff-cache"), config.cache_bytes)
             .map_err(|e| DiffError::Internal(e.to_string()))?;
+        let cache = Arc::new(cache);
+        let disk = Arc::new(tokio::sync::Semaphore::new(DISK_THREADS));
         Ok(Arc::new(Self {
             github,
             mirrors: Mirrors::new(config.data_dir.join("git"))
                 .with_fetch_timeout(config.fetch_timeout),
-            cache: Arc::new(cache),
+            writeback: WriteBack::new(cache.clone(), disk.clone()),
+            cache,
             hot: HotCache::new(config.memory_bytes),
             pool: GitPool::new(config.git_threads),
             fetches: GitPool::with_per_repo(config.fetch_threads, 1),
+            batcher: FetchBatcher::new(),
             flights: SingleFlight::new(),
             pull_flights: SingleFlight::new(),
             base_flights: SingleFlight::new(),
-            disk: Arc::new(tokio::sync::Semaphore::new(DISK_THREADS)),
+            disk,
             server_url: config.server_url.trim_end_matches('/').to_string(),
             heads: Recent::new(REMEMBERED, Some(config.head_ttl)),
             // A merge base of two fixed commits never changes.
@@ -117,7 +131,7 @@ impl DiffService {
             Err(e) => Err(e),
         };
         if let Ok(pr) = &meta
-            && let Some(mb) = self.known_merge_base(repo, pr).await
+            && let Some(mb) = self.known_merge_base(repo, pr, via).await
             && let Some(answer) = self.cached(repo, number, pr, &mb, via).await
         {
             return Ok(answer);
@@ -168,8 +182,33 @@ impl DiffService {
     }
 
     /// The merge base without fetching, or `None` when neither the mirror nor
-    /// GitHub can say.
-    async fn known_merge_base(self: &Arc<Self>, repo: &RepoName, pr: &PullRequest) -> Option<Sha> {
+    /// GitHub can say. When the answer can only come from git, GitHub's `compare`
+    /// is not asked: a cached git answer of these commits means the mirror has them.
+    async fn known_merge_base(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        pr: &PullRequest,
+        via: Via,
+    ) -> Option<Sha> {
+        if via == Via::Git || (via == Via::Auto && beyond_api(pr).is_some()) {
+            let key = (repo.clone(), pr.base.sha.clone(), pr.head.sha.clone());
+            if let Some(mb) = self.merge_bases.get(&key) {
+                return Some(mb);
+            }
+            let (path, b, h) = (
+                self.mirrors.path_for(repo),
+                pr.base.sha.clone(),
+                pr.head.sha.clone(),
+            );
+            let mb = self
+                .pool
+                .run(repo, move || engine::merge_base(&path, &b, &h))
+                .await
+                .ok()
+                .flatten()?;
+            self.remember_merge_base(repo, &pr.base.sha, &pr.head.sha, &mb);
+            return Some(mb);
+        }
         self.merge_base(repo, pr).await.ok()
     }
 
@@ -238,13 +277,29 @@ impl DiffService {
                 .increment(1);
             return Some(answer);
         }
-        let (cache, r, m, h) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
-        let hit = self
-            .blocking(move || cache.get(&r, &m, &h))
-            .await?
-            .ok()
-            .flatten()?;
-        let source = if hit.meta.source == "git" {
+        // An answer sent moments ago may still be on its way to disk.
+        let (meta, files, unified) = match self.writeback.get(repo, mb, head) {
+            Some(sent) => (
+                CacheMeta {
+                    source: sent.source.as_str().to_string(),
+                    fallback_reason: sent.fallback_reason.clone(),
+                    base_sha: sent.base_sha.clone(),
+                    number: Some(sent.number),
+                },
+                sent.files.clone(),
+                sent.unified.clone(),
+            ),
+            None => {
+                let (cache, r, m, h) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
+                let hit = self
+                    .blocking(move || cache.get(&r, &m, &h))
+                    .await?
+                    .ok()
+                    .flatten()?;
+                (hit.meta, hit.files, hit.unified.into())
+            }
+        };
+        let source = if meta.source == "git" {
             Source::Git
         } else {
             Source::Api
@@ -253,18 +308,18 @@ impl DiffService {
             return None;
         }
         metrics::counter!("responder_diff_requests_total", "outcome" => "cache_hit").increment(1);
-        let reason = reason_for(&hit.meta, repo, number);
+        let reason = reason_for(&meta, repo, number);
         let answer = Arc::new(DiffAnswer::new(
             repo.to_string(),
             number.0,
-            hit.meta.base_sha,
+            meta.base_sha,
             head.to_string(),
             mb.to_string(),
             source,
             reason,
             None,
-            hit.files,
-            hit.unified.into(),
+            files,
+            unified,
             etag(repo, mb, head),
         ));
         self.hot.put(repo, mb, head, answer.clone());
@@ -278,8 +333,14 @@ impl DiffService {
         meta: Result<PullRequest, GitHubError>,
         via: Via,
     ) -> Flight {
+        let predicted = match (&meta, via) {
+            (Ok(pr), Via::Auto) => beyond_api(pr),
+            _ => None,
+        };
         let reason = match (&meta, via) {
             (_, Via::Git) => "git requested (via=git)".to_string(),
+            // Neither the files endpoint nor the diff media type could be used.
+            _ if predicted.is_some() => predicted.unwrap_or_default(),
             (Ok(pr), _) => match self.via_api(repo, number, pr).await {
                 Ok(answer) => return Ok(answer),
                 Err(Incomplete::Error(e)) if via == Via::Api => return Err(DiffError::GitHub(e)),
@@ -353,7 +414,7 @@ impl DiffService {
         if !answer.complete {
             return Err(Incomplete::Partial(answer));
         }
-        self.store(repo, &merge_base, &pr.head.sha, &answer).await;
+        self.store(repo, &merge_base, &pr.head.sha, &answer);
         metrics::counter!("responder_diff_requests_total", "outcome" => "api").increment(1);
         Ok(answer)
     }
@@ -440,8 +501,7 @@ impl DiffService {
             etag(repo, &local.merge_base, &local.head),
         ));
         self.remember_merge_base(repo, &local.base, &local.head, &local.merge_base);
-        self.store(repo, &local.merge_base, &local.head, &answer)
-            .await;
+        self.store(repo, &local.merge_base, &local.head, &answer);
         metrics::counter!("responder_diff_requests_total", "outcome" => "git").increment(1);
         Ok(answer)
     }
@@ -458,7 +518,8 @@ impl DiffService {
 
     /// Fetches into the mirror within the deadline. Past it the caller gets
     /// `Timeout` even when libgit2 is still blocked in a silent read: the thread
-    /// keeps its slots until libgit2's own socket timeout ends it.
+    /// keeps its slots until libgit2's own socket timeout ends it. Requests of one
+    /// repository that arrive while its fetch runs share the next one.
     async fn fetch(
         &self,
         repo: &RepoName,
@@ -466,44 +527,75 @@ impl DiffService {
         token: Option<crate::types::Secret>,
         refspecs: Vec<String>,
     ) -> Result<(), GitError> {
-        let (mirrors, repo2) = (self.mirrors.clone(), repo.clone());
-        let work = self.fetches.run(repo, move || {
-            mirrors
-                .fetch(&repo2, &url, token.as_ref(), &refspecs)
-                .map(drop)
-        });
-        let limit = self.mirrors.fetch_timeout();
-        // A moment past libgit2's own deadline, so a fetch that can still be
-        // cancelled (bytes are arriving) says so itself; this covers a silent one.
-        match tokio::time::timeout(limit + Duration::from_millis(500), work).await {
-            Ok(done) => done,
-            Err(_) => {
-                metrics::counter!("responder_git_fetch_timeouts_total").increment(1);
-                Err(GitError::timeout(
-                    &repo.full(),
-                    limit,
-                    "waiting for a git server that stopped answering",
-                ))
+        let (mirrors, pool, repo2) = (self.mirrors.clone(), self.fetches.clone(), repo.clone());
+        let run = move |specs: Vec<String>| {
+            let (mirrors, pool, repo) = (mirrors.clone(), pool.clone(), repo2.clone());
+            let (url, token) = (url.clone(), token.clone());
+            async move {
+                let work = pool.run(&repo, {
+                    let (mirrors, repo) = (mirrors.clone(), repo.clone());
+                    move || {
+                        mirrors
+                            .fetch_present(&repo, &url, token.as_ref(), &specs)
+                            .map(|(_, missing)| missing)
+                    }
+                });
+                within_deadline(&mirrors, &repo, work).await
             }
-        }
+        };
+        within_deadline(&self.mirrors, repo, self.batcher.fetch(repo, refspecs, run)).await
+    }
+    /// Keeps the answer in memory now and writes it to disk after it went out.
+    fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &Arc<DiffAnswer>) {
+        self.hot.put(repo, mb, head, answer.clone());
+        self.writeback.put(repo, mb, head, answer.clone());
     }
 
-    async fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &Arc<DiffAnswer>) {
-        self.hot.put(repo, mb, head, answer.clone());
-        let meta = CacheMeta {
-            source: answer.source.as_str().to_string(),
-            fallback_reason: answer.fallback_reason.clone(),
-            base_sha: answer.base_sha.clone(),
-            number: Some(answer.number),
-        };
-        let (cache, repo, mb, head) = (self.cache.clone(), repo.clone(), mb.clone(), head.clone());
-        let (files, unified) = (answer.files.clone(), answer.unified.clone());
-        let stored = self
-            .blocking(move || cache.put(&repo, &mb, &head, &meta, &files, &unified))
-            .await;
-        if let Some(Err(e)) = stored {
-            // The answer is still right; only the next request pays again.
-            tracing::warn!(error = %e, "could not cache a diff");
+    /// Waits for answers already sent to reach the disk cache (a command that
+    /// exits after one answer calls this first).
+    pub async fn flush(&self) {
+        self.writeback.flush().await;
+    }
+}
+
+/// Why GitHub's answer cannot be complete, known from the PR's metadata alone: the
+/// diff media type (which the answer needs) refuses PRs past 300 files or 20,000
+/// lines. Such a PR goes to the mirror without asking the files endpoint, the diff
+/// media type or `compare`.
+fn beyond_api(pr: &PullRequest) -> Option<String> {
+    let files = pr.changed_files.unwrap_or(0);
+    let lines = pr.additions.unwrap_or(0) + pr.deletions.unwrap_or(0);
+    if files > DIFF_MEDIA_FILES {
+        return Some(format!(
+            "the pull request changes {files} files; GitHub's diff media type stops at {DIFF_MEDIA_FILES}"
+        ));
+    }
+    if lines > DIFF_MEDIA_LINES {
+        return Some(format!(
+            "the pull request changes {lines} lines; GitHub's diff media type stops at {DIFF_MEDIA_LINES}"
+        ));
+    }
+    None
+}
+
+/// `work` within the fetch deadline: a moment past libgit2's own, so a fetch that
+/// can still be cancelled (bytes are arriving) says so itself; this covers a silent
+/// one.
+async fn within_deadline<T>(
+    mirrors: &Mirrors,
+    repo: &RepoName,
+    work: impl std::future::Future<Output = Result<T, GitError>>,
+) -> Result<T, GitError> {
+    let limit = mirrors.fetch_timeout();
+    match tokio::time::timeout(limit + Duration::from_millis(500), work).await {
+        Ok(done) => done,
+        Err(_) => {
+            metrics::counter!("responder_git_fetch_timeouts_total").increment(1);
+            Err(GitError::timeout(
+                &repo.full(),
+                limit,
+                "waiting for a git server that stopped answering",
+            ))
         }
     }
 }

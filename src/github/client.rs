@@ -14,6 +14,7 @@ use super::GitHub;
 use super::app::AppAuth;
 use super::error::GitHubError;
 use super::models::*;
+use super::repo_files::{Kept, RepoFiles, common_top};
 use super::transport::{Auth, Req, Resp, RetryPolicy, Transport};
 use crate::clock::Clock;
 use crate::recent::Recent;
@@ -29,6 +30,8 @@ pub struct AppClient {
     installations: Recent<RepoName, InstallationId>,
     /// `<slug>[bot]`, asked of GitHub once per set of credentials.
     bot_login: tokio::sync::OnceCell<String>,
+    /// Config files read before, with the ETag that revalidates them.
+    repo_files: RepoFiles,
 }
 
 impl AppClient {
@@ -42,6 +45,7 @@ impl AppClient {
             transport: Transport::new(api_url, app, clock, policy)?,
             installations: Recent::new(100_000, Some(Duration::from_secs(3600))),
             bot_login: tokio::sync::OnceCell::new(),
+            repo_files: RepoFiles::new(),
         })
     }
 
@@ -120,6 +124,68 @@ impl AppClient {
 
     fn repo_path(repo: &RepoName) -> String {
         format!("/repos/{}/{}", repo.owner(), repo.name())
+    }
+
+    /// `GET contents/<dir>` of the default branch (`""`: the root), conditional on
+    /// `etag`: `Ok(None)` when GitHub answered 304, else the listing's new ETag.
+    async fn listing_changed(
+        &self,
+        repo: &RepoName,
+        dir: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<Option<String>>, GitHubError> {
+        let path = match dir {
+            "" => format!("{}/contents", Self::repo_path(repo)),
+            _ => format!("{}/contents/{}", Self::repo_path(repo), encode_path(dir)),
+        };
+        let mut req = Req::get(path);
+        req.if_none_match = etag.map(str::to_owned);
+        let resp = self.send(repo, req).await?;
+        if resp.status == http::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        let tag = resp
+            .headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Some(tag))
+    }
+
+    /// Reads `paths` afresh and keeps them with the ETag of the listing of `top`
+    /// (or of the root, when `top` does not exist).
+    async fn read_config_files(
+        &self,
+        repo: &RepoName,
+        paths: &[String],
+        top: &str,
+    ) -> Result<Vec<Option<FileContent>>, GitHubError> {
+        let (listing, etag, files) = match self.listing_changed(repo, top, None).await {
+            Ok(etag) => {
+                let reads = paths.iter().map(|p| self.file(repo, p, None));
+                let files = futures_util::future::try_join_all(reads).await?;
+                (top, etag.flatten(), files)
+            }
+            Err(GitHubError::NotFound { .. }) => {
+                let etag = self.listing_changed(repo, "", None).await?.flatten();
+                ("", etag, vec![None; paths.len()])
+            }
+            Err(e) => return Err(e),
+        };
+        match etag {
+            Some(etag) => self.repo_files.keep(
+                repo,
+                paths,
+                Kept {
+                    listing: listing.to_owned(),
+                    etag,
+                    files: files.clone(),
+                },
+            ),
+            // Nothing to revalidate with: read again next time.
+            None => self.repo_files.forget(repo, paths),
+        }
+        Ok(files)
     }
 }
 
@@ -414,6 +480,29 @@ impl GitHub for AppClient {
             message: format!("{path} is not UTF-8 text"),
         })?;
         Ok(Some(FileContent { text, sha: c.sha }))
+    }
+
+    async fn config_files(
+        &self,
+        repo: &RepoName,
+        paths: &[String],
+    ) -> Result<Vec<Option<FileContent>>, GitHubError> {
+        let Some(top) = common_top(paths) else {
+            let reads = paths.iter().map(|p| self.file(repo, p, None));
+            return futures_util::future::try_join_all(reads).await;
+        };
+        if let Some(kept) = self.repo_files.kept(repo, paths) {
+            match self
+                .listing_changed(repo, &kept.listing, Some(&kept.etag))
+                .await
+            {
+                Ok(None) => return Ok(kept.files),
+                // Changed, or gone (`top` deleted): read afresh.
+                Ok(Some(_)) | Err(GitHubError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.read_config_files(repo, paths, top).await
     }
 
     async fn branch_sha(

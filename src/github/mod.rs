@@ -9,6 +9,7 @@ pub mod error;
 pub mod manifest;
 pub mod models;
 pub mod proposal;
+mod repo_files;
 mod swap;
 pub mod tokens;
 pub mod transport;
@@ -95,6 +96,14 @@ pub trait GitHub: Send + Sync {
         path: &str,
         git_ref: Option<&str>,
     ) -> Result<Option<FileContent>, GitHubError>;
+    /// Files of the default branch that all live under one top-level directory
+    /// (`.github/…`), in the order asked; `None` for an absent one. Kept per
+    /// repository and revalidated with one conditional request per call.
+    async fn config_files(
+        &self,
+        repo: &RepoName,
+        paths: &[String],
+    ) -> Result<Vec<Option<FileContent>>, GitHubError>;
     async fn branch_sha(
         &self,
         repo: &RepoName,

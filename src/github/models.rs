@@ -30,6 +30,12 @@ pub struct PullRequest {
     pub base: GitRef,
     /// Present on the single-PR endpoint; what the files list must add up to.
     pub changed_files: Option<u64>,
+    /// Lines added and removed (single-PR endpoint): past GitHub's diff media type
+    /// limit, the diff can only come from git.
+    #[serde(default)]
+    pub additions: Option<u64>,
+    #[serde(default)]
+    pub deletions: Option<u64>,
     #[serde(default)]
     pub html_url: String,
 }

@@ -166,6 +166,14 @@ impl GitHub for SwappableGitHub {
         self.current().file(repo, path, git_ref).await
     }
 
+    async fn config_files(
+        &self,
+        repo: &RepoName,
+        paths: &[String],
+    ) -> Result<Vec<Option<FileContent>>, GitHubError> {
+        self.current().config_files(repo, paths).await
+    }
+
     async fn branch_sha(
         &self,
         repo: &RepoName,

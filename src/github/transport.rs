@@ -70,6 +70,9 @@ pub struct Req {
     /// What messages and logs name instead of the path, when the path carries a
     /// secret (a one-time manifest code).
     pub shown_as: Option<String>,
+    /// An ETag from an earlier answer: GitHub answers 304 when nothing changed, and
+    /// a 304 does not count against the rate limit.
+    pub if_none_match: Option<String>,
 }
 
 impl Req {
@@ -88,6 +91,7 @@ impl Req {
             accept: "application/vnd.github+json",
             idempotent,
             shown_as: None,
+            if_none_match: None,
         }
     }
 
@@ -310,6 +314,9 @@ impl Transport {
                 http::header::USER_AGENT,
                 concat!("responder/", env!("CARGO_PKG_VERSION")),
             );
+        if let Some(tag) = &req.if_none_match {
+            builder = builder.header(http::header::IF_NONE_MATCH, tag.as_str());
+        }
         if let Some(secret) = credential {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
                 .map_err(|_| "the credential is not a valid header value".to_string())?;

@@ -94,10 +94,34 @@ fn lines(prefix: &str, n: usize) -> String {
 /// A PR touching every kind of change, with `main` moving on after the branch:
 /// the temporary directory, the bare repository, base and head SHAs.
 fn rich_fixture() -> (TempDir, PathBuf, String, String) {
+    rich_fixture_with(0)
+}
+
+/// [`rich_fixture`] plus `fillers` more modified files (`fill/fNNNNN.txt`), sorted
+/// between its other paths.
+fn rich_fixture_with(fillers: usize) -> (TempDir, PathBuf, String, String) {
     use Entry::{Deleted, Executable, File, Symlink};
     let dir = tempfile::tempdir().unwrap();
     let mut b = RepoBuilder::new(dir.path());
     let (keep, body, exact) = (lines("keep", 20), lines("fn body", 40), lines("exact", 10));
+    let fill: Vec<(String, String, String)> = (0..fillers)
+        .map(|i| {
+            let old = lines(&format!("filler {i}"), 8);
+            let new = old.replace(" line 4\n", " line four\n");
+            (format!("fill/f{i:05}.txt"), old, new)
+        })
+        .collect();
+    let fill_base: Vec<(&str, Entry<'_>)> = fill
+        .iter()
+        .map(|(p, old, _)| (p.as_str(), File(old.as_bytes())))
+        .collect();
+    let fill_pr: Vec<(&str, Entry<'_>)> = fill
+        .iter()
+        .map(|(p, _, new)| (p.as_str(), File(new.as_bytes())))
+        .collect();
+    if fillers > 0 {
+        b.commit_on("main", &fill_base, "fillers");
+    }
     b.commit_on(
         "main",
         &[
@@ -114,6 +138,9 @@ fn rich_fixture() -> (TempDir, PathBuf, String, String) {
         "base",
     );
     b.branch_from("pr", "main");
+    if fillers > 0 {
+        b.commit_on("pr", &fill_pr, "fillers change");
+    }
     let keep_pr = keep.replace("keep line 3\n", "keep line three\n") + "appended\n";
     let body_pr = body.replace("fn body line 7\n", "changed\n") + "tail\n";
     let head = b.commit_on(
@@ -178,6 +205,20 @@ fn local_diff_agrees_byte_for_byte_with_git_cli_on_every_kind_of_change() {
     assert!(
         text.contains("Binary files a/image.bin and b/image.bin differ"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_diff_big_enough_for_two_writer_threads_is_still_byte_identical_to_git_cli() {
+    let (_dir, bare, base, head) = rich_fixture_with(700);
+    let d = assert_agrees_with_git_cli(&bare, &base, &head);
+    assert!(d.files.len() > 700, "{} files", d.files.len());
+    let changed = d.files.iter().filter(|f| f.filename.starts_with("fill/"));
+    assert_eq!(
+        changed
+            .filter(|f| f.additions == 1 && f.deletions == 1)
+            .count(),
+        700
     );
 }
 

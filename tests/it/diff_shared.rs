@@ -168,3 +168,39 @@ async fn two_prs_with_the_same_commits_are_each_told_where_their_answer_came_fro
     assert_eq!(again["number"], 1);
     assert_eq!(again["fallback_reason"], "files endpoint returned 404");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_agents_after_the_head_ttl_cost_one_github_call() {
+    let s = setup().await;
+    slow_github(&s);
+    let args = app_args(&s._tmp.path().join("ttl"), &s.fake);
+    let settings = Settings::from_args(&args).expect("settings");
+    let github = responder::service::github_client(&settings).expect("client");
+    let ttl = Duration::from_millis(300);
+    let svc = DiffService::new(
+        github,
+        responder::diff::DiffConfig {
+            data_dir: settings.data_dir.clone(),
+            server_url: s.fake.server_url(),
+            cache_bytes: 1 << 30,
+            memory_bytes: 64 << 20,
+            git_threads: 4,
+            fetch_threads: 2,
+            fetch_timeout: Duration::from_secs(60),
+            head_ttl: ttl,
+        },
+    )
+    .expect("diff service");
+    let warm = burst(&svc, 1).await;
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    s.fake.clear_requests();
+    let answers = burst(&svc, 10).await;
+    assert!(answers.iter().all(|a| a == &warm[0]), "answers changed");
+    assert_eq!(pull_lookups(&s, 1), 1, "GET pulls/1 for ten agents");
+    assert_eq!(
+        compares(&s),
+        0,
+        "the merge base of known commits is remembered"
+    );
+    assert_eq!(s.fake.requests().len(), 1, "{:#?}", s.fake.requests());
+}

@@ -916,3 +916,30 @@ fn webhook_signature_matches_githubs_test_vector() {
     );
     assert_eq!(fixture("issues.opened")["action"], "opened");
 }
+
+#[tokio::test]
+async fn answers_carry_an_etag_and_a_matching_if_none_match_gets_304() {
+    let (_dir, gh) = fake_with_small_repo().await;
+    let token = gh.issue_token(INSTALLATION);
+    let first = get(&gh, &token, "/repos/acme/widgets/contents/README.md").await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let again = |tag: String| {
+        client()
+            .get(format!(
+                "{}/repos/acme/widgets/contents/README.md",
+                gh.api_url()
+            ))
+            .header("authorization", format!("token {token}"))
+            .header("if-none-match", tag)
+            .send()
+    };
+    let unchanged = again(etag.clone()).await.unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["etag"], etag.as_str());
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+    let other = again("W/\"something-else\"".into()).await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.headers()["etag"], etag.as_str());
+}

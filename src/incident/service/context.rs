@@ -39,18 +39,24 @@ impl RepoContext {
 impl IncidentService {
     /// Reads the repository's config and overrides (five files, at once).
     pub async fn context(&self, repo: &RepoName) -> Result<RepoContext, IncidentError> {
-        let gh = &self.github;
-        let paths: Vec<String> = TEMPLATE_NAMES
-            .iter()
-            .map(|n| format!("{TEMPLATES_OVERRIDE_DIR}/{n}"))
-            .collect();
-        let (config, runbook, t0, t1, t2) = tokio::try_join!(
-            gh.file(repo, CONFIG_PATH, None),
-            gh.file(repo, RUNBOOK_OVERRIDE_PATH, None),
-            gh.file(repo, &paths[0], None),
-            gh.file(repo, &paths[1], None),
-            gh.file(repo, &paths[2], None),
-        )?;
+        let mut paths = vec![CONFIG_PATH.to_string(), RUNBOOK_OVERRIDE_PATH.to_string()];
+        paths.extend(
+            TEMPLATE_NAMES
+                .iter()
+                .map(|n| format!("{TEMPLATES_OVERRIDE_DIR}/{n}")),
+        );
+        // Kept per repository, revalidated with one conditional request.
+        let [config, runbook, t0, t1, t2]: [_; 5] = self
+            .github
+            .config_files(repo, &paths)
+            .await?
+            .try_into()
+            .map_err(|_| {
+                IncidentError::GitHub(crate::github::GitHubError::Unexpected {
+                    what: format!("reading the config files of {repo}"),
+                    message: "the answer had a different number of files than asked".into(),
+                })
+            })?;
         let config = match config {
             None => RepoConfig::default(),
             Some(f) => {

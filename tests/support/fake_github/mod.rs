@@ -5,6 +5,7 @@
 //! It must never be reachable beyond 127.0.0.1, and never log a credential.
 
 mod auth;
+mod conditional;
 mod errors;
 mod faults;
 mod git_http;

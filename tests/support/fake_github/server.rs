@@ -205,7 +205,16 @@ async fn front_door(State(shared): State<Shared>, mut req: Request, next: Next) 
                 }
                 _ => {
                     req.extensions_mut().insert(urls);
-                    next.run(req).await
+                    let if_none_match = (method == "GET")
+                        .then(|| req.headers().get("if-none-match"))
+                        .flatten()
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let resp = next.run(req).await;
+                    match method.as_str() {
+                        "GET" => super::conditional::apply(if_none_match, resp).await,
+                        _ => resp,
+                    }
                 }
             };
             match other {
