@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::fake_github::{FakeGitHub, LoggedRequest, RepoOpts};
 use crate::support::git_fixture::RepoBuilder;
-use crate::support::service::{TestService, fake_args, fast_policy, settle};
+use crate::support::service::{TestService, fake_args, fast_policy};
 use crate::support::webhook::fixture;
 
 const INSTALLATION: u64 = 41;
@@ -107,7 +107,7 @@ async fn a_storm_of_comments_reads_the_config_once_and_sees_the_next_change() {
         assert!(resp.status().is_success(), "{}", resp.status());
     }
     assert!(
-        settle(&svc.store, Duration::from_secs(60)).await,
+        svc.settle(Duration::from_secs(60)).await,
         "the storm did not settle"
     );
     assert_eq!(
@@ -137,7 +137,7 @@ async fn a_storm_of_comments_reads_the_config_once_and_sees_the_next_change() {
     let declare = comment(n, 9999, "/incident declare awful LLM rate limited");
     let body = serde_json::to_vec(&declare).unwrap();
     svc.deliver("issue_comment", "after-edit", &body).await;
-    assert!(settle(&svc.store, Duration::from_secs(20)).await);
+    assert!(svc.settle(Duration::from_secs(20)).await);
     let titles: Vec<String> = fake
         .issues("acme", "evals")
         .into_iter()
