@@ -85,7 +85,7 @@ pub enum Command {
         /// A repository the token grants (OWNER/REPO or OWNER/*); repeat for more.
         #[arg(long = "repo", required = true)]
         repos: Vec<String>,
-        /// A scope: diff:read, incidents:write or git:read; repeat for more.
+        /// A scope: diff:read, incidents:write, runs:write or git:read; repeat for more.
         #[arg(long = "scope", default_value = "diff:read")]
         scopes: Vec<String>,
         /// Lifetime, e.g. 30m, 1h, 7d.

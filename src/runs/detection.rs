@@ -77,7 +77,10 @@ impl Detection {
         let mut p = Vec::new();
         match crate::agent_token::parse_ttl(&self.window) {
             Ok(s) if (60..=86_400).contains(&s) => {}
-            Ok(_) => p.push(format!("detection.window {:?} must be from 1m to 1d", self.window)),
+            Ok(_) => p.push(format!(
+                "detection.window {:?} must be from 1m to 1d",
+                self.window
+            )),
             Err(e) => p.push(format!("detection.window: {e}")),
         }
         match crate::agent_token::parse_ttl(&self.update_every) {

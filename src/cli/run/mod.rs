@@ -64,7 +64,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(USAGE_EXIT);
         }
     };
-    let agent = args.agent.clone().unwrap_or_else(|| program_name(&args.command[0]));
+    let agent = args
+        .agent
+        .clone()
+        .unwrap_or_else(|| program_name(&args.command[0]));
     let started = Instant::now();
     let mut child = match Command::new(&args.command[0])
         .args(&args.command[1..])
@@ -113,7 +116,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let outcome = Outcome::of(&rules, &agent, status.code(), &stdout, &stderr);
     if let Some(url) = &args.report {
         let body = report::Body {
-            run_id: args.run_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            run_id: args
+                .run_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             repo: args.repo.clone(),
             agent: agent.clone(),
             exit_code: code,
@@ -147,7 +153,11 @@ impl Outcome {
         let worst = classified
             .iter()
             .find(|(_, c)| c.verdict == Verdict::InfraError)
-            .or_else(|| classified.iter().find(|(_, c)| c.verdict == Verdict::Timeout));
+            .or_else(|| {
+                classified
+                    .iter()
+                    .find(|(_, c)| c.verdict == Verdict::Timeout)
+            });
         match worst {
             Some((stream, c)) => Outcome {
                 verdict: c.verdict,

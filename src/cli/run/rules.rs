@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use responder::incident::runbook::Runbook;
-use responder::runs::{OutputRule, RuleSet};
 use responder::runs::detection::Detection;
+use responder::runs::{OutputRule, RuleSet};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +24,8 @@ pub fn load(path: Option<&Path>) -> Result<RuleSet, String> {
         return Runbook::builtin().rule_set().map_err(|e| e.to_string());
     };
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read --rules {shown}: {e}"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read --rules {shown}: {e}"))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| format!("--rules {shown} is not TOML: {e}"))?;
     let rules = if table.contains_key("severities") {

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runs::detection::Detection;
-use crate::runs::rules::{OutputRule, RuleSet};
 use crate::incident::model::severity::{
     Severity, SeverityAliases, is_normalized_key, normalize_key,
 };
+use crate::runs::detection::Detection;
+use crate::runs::rules::{OutputRule, RuleSet};
 
 /// The default runbook shipped with Responder.
 pub const DEFAULT_RUNBOOK: &str = crate::assets::RUNBOOK;

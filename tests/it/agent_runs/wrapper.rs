@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 fn responder() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_responder"));
     // A sandbox has no settings; the wrapper must not need any.
-    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     c
 }
 
@@ -31,7 +32,10 @@ fn exit_zero_hiding_an_api_error_exits_70_with_stdout_unchanged() {
     assert_eq!(out.stdout, child(script).stdout);
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("stdout line 1") && err.contains("rate-limit"), "{err}");
+    assert!(
+        err.contains("stdout line 1") && err.contains("rate-limit"),
+        "{err}"
+    );
     assert!(err.contains("APIError: rate limit exceeded"), "{err}");
 }
 
@@ -57,8 +61,14 @@ fn json_lines_error_on_stderr_exits_70_naming_stderr() {
     let out = run(r#"echo '{"type":"result","is_error":true}' >&2"#);
     assert_eq!(out.status.code(), Some(70));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("{\"type\":\"result\",\"is_error\":true}\n"), "{err}");
-    assert!(err.contains("stderr line 1 matched rule json-is-error"), "{err}");
+    assert!(
+        err.starts_with("{\"type\":\"result\",\"is_error\":true}\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stderr line 1 matched rule json-is-error"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -82,7 +92,11 @@ fn output_streams_before_the_child_ends() {
     let mut first = [0u8; 6];
     stdout.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"first\n");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(c.wait().unwrap().code(), Some(0));
 }
 
@@ -111,7 +125,10 @@ sample = "Killed process 4242 (node)"
     };
     assert_eq!(with("echo Killed process 12").status.code(), Some(70));
     // The built-in rules are replaced, not added to.
-    assert_eq!(with("echo 'Error: 429 Too Many Requests'").status.code(), Some(0));
+    assert_eq!(
+        with("echo 'Error: 429 Too Many Requests'").status.code(),
+        Some(0)
+    );
     std::fs::write(&file, "[[output_rules]]\nname = \"x\"\npattern = \"(\"\n").unwrap();
     let bad = with("true");
     assert_eq!(bad.status.code(), Some(2));
@@ -122,19 +139,32 @@ sample = "Killed process 4242 (node)"
 fn a_failed_report_is_said_and_keeps_the_exit_code() {
     let out = responder()
         .env("RESPONDER_TOKEN", "x")
-        .args(["run", "--repo", "o/r", "--report", "http://127.0.0.1:9", "--"])
+        .args([
+            "run",
+            "--repo",
+            "o/r",
+            "--report",
+            "http://127.0.0.1:9",
+            "--",
+        ])
         .args(["sh", "-c", "printf ok; exit 4"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(out.stdout, b"ok");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the run was not reported to http://127.0.0.1:9"), "{err}");
+    assert!(
+        err.contains("the run was not reported to http://127.0.0.1:9"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_command_that_cannot_start_exits_127() {
-    let out = responder().args(["run", "--", "/nonexistent/agent"]).output().unwrap();
+    let out = responder()
+        .args(["run", "--", "/nonexistent/agent"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start /nonexistent/agent"));
 }
