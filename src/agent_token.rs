@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{RepoName, Secret, valid_owner};
 
-pub const SCOPES: [&str; 3] = ["diff:read", "incidents:write", "git:read"];
+pub const SCOPES: [&str; 4] = ["diff:read", "incidents:write", "runs:write", "git:read"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {

@@ -15,6 +15,7 @@ pub mod incident;
 pub mod mcp;
 pub mod periodic;
 pub mod recent;
+pub mod runs;
 pub mod service;
 pub mod settings;
 pub mod setup;

@@ -30,7 +30,14 @@ async fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     let cli = cli::Cli::parse();
-    let settings = match settings_or_exit(cli.command.settings()) {
+    let Some(args) = cli.command.settings() else {
+        // `responder run` works without settings (a sandbox has none).
+        return match cli.command {
+            cli::Command::Run(args) => cli::run::run(args).await,
+            _ => unreachable!("only `run` takes no settings"),
+        };
+    };
+    let settings = match settings_or_exit(args) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -7,6 +7,7 @@ mod diff;
 mod forms;
 mod mcp;
 mod replay;
+pub mod run;
 mod serve;
 mod token;
 
@@ -84,7 +85,7 @@ pub enum Command {
         /// A repository the token grants (OWNER/REPO or OWNER/*); repeat for more.
         #[arg(long = "repo", required = true)]
         repos: Vec<String>,
-        /// A scope: diff:read, incidents:write or git:read; repeat for more.
+        /// A scope: diff:read, incidents:write, runs:write or git:read; repeat for more.
         #[arg(long = "scope", default_value = "diff:read")]
         scopes: Vec<String>,
         /// Lifetime, e.g. 30m, 1h, 7d.
@@ -134,6 +135,13 @@ pub enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Run an agent CLI, pass its output through unchanged, and exit 70 with a
+    /// one-line reason when exit 0 hid an API error; otherwise exit with the
+    /// command's own code (a signal: 128 + its number).
+    ///
+    /// Needs no settings. The built-in rules are the default runbook's
+    /// `[[output_rules]]`.
+    Run(run::RunArgs),
     /// Put Responder's issue forms into a repository through a pull request.
     Forms {
         #[command(subcommand)]
@@ -163,9 +171,10 @@ pub enum DeliveriesAction {
 }
 
 impl Command {
-    /// The settings flags every command takes.
-    pub fn settings(&self) -> &SettingsArgs {
-        match self {
+    /// The settings flags the command takes (`run` takes none).
+    pub fn settings(&self) -> Option<&SettingsArgs> {
+        Some(match self {
+            Command::Run(_) => return None,
             Command::Serve { settings }
             | Command::Replay { settings, .. }
             | Command::Deliveries { settings, .. }
@@ -174,13 +183,14 @@ impl Command {
             | Command::Check { settings, .. }
             | Command::Forms { settings, .. }
             | Command::Mcp { settings, .. } => settings,
-        }
+        })
     }
 }
 
 /// Runs `command` with its validated `settings`.
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Run(args) => Ok(run::run(args).await),
         Command::Serve { .. } => serve::run(settings).await,
         Command::Replay {
             file,

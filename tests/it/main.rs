@@ -5,6 +5,7 @@
 #[allow(dead_code, clippy::result_large_err, clippy::too_many_arguments)]
 mod support;
 
+mod agent_runs;
 mod alerts;
 mod deploy;
 mod diff_api;

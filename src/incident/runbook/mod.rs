@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::incident::model::severity::{
     Severity, SeverityAliases, is_normalized_key, normalize_key,
 };
+use crate::runs::detection::Detection;
+use crate::runs::rules::{OutputRule, RuleSet};
 
 /// The default runbook shipped with Responder.
 pub const DEFAULT_RUNBOOK: &str = crate::assets::RUNBOOK;
@@ -30,6 +32,13 @@ pub struct Runbook {
     pub placeholders: BTreeMap<String, String>,
     pub severities: BTreeMap<Severity, SeverityLevel>,
     pub components: BTreeMap<String, Component>,
+    /// When infra_error agent runs become an incident (issue 12); the defaults when
+    /// the runbook has no `[detection]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+    /// Lines in an agent run's output that show it never really happened.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output_rules: Vec<OutputRule>,
 }
 
 /// What one severity means and what it demands.
@@ -99,6 +108,10 @@ struct RawRunbook {
     placeholders: BTreeMap<String, String>,
     severities: BTreeMap<String, SeverityLevel>,
     components: BTreeMap<String, Component>,
+    #[serde(default)]
+    detection: Option<Detection>,
+    #[serde(default)]
+    output_rules: Vec<OutputRule>,
 }
 
 /// Why a runbook was refused; every message names the place to fix.
@@ -124,6 +137,16 @@ impl Runbook {
         Runbook::parse(DEFAULT_RUNBOOK).expect("templates/runbook.toml is valid")
     }
 
+    /// `[detection]`, or its defaults.
+    pub fn detection(&self) -> Detection {
+        self.detection.clone().unwrap_or_default()
+    }
+
+    /// The output rules compiled (a parsed runbook's always compile).
+    pub fn rule_set(&self) -> Result<RuleSet, crate::runs::RuleError> {
+        RuleSet::compile(&self.output_rules)
+    }
+
     /// Parses and validates; reports every problem at once.
     pub fn parse(text: &str) -> Result<Runbook, RunbookError> {
         let raw: RawRunbook =
@@ -145,6 +168,8 @@ impl Runbook {
             placeholders: raw.placeholders,
             severities,
             components: raw.components,
+            detection: raw.detection,
+            output_rules: raw.output_rules,
         };
         problems.extend(runbook.validate());
         if problems.is_empty() {
@@ -196,6 +221,13 @@ impl Runbook {
         }
         if let Err(e) = self.try_aliases() {
             p.push(format!("severities: {e}"));
+        }
+        if let Some(d) = &self.detection {
+            let keys: Vec<&str> = self.components.keys().map(String::as_str).collect();
+            p.extend(d.validate(&keys));
+        }
+        if let Err(e) = RuleSet::compile(&self.output_rules) {
+            p.extend(e.0);
         }
         if self.components.is_empty() {
             p.push("components: at least one component is required".to_string());

@@ -1,0 +1,3 @@
+//! Agent runs (issue 12): the `responder run` wrapper and `POST /v1/agent-runs`.
+
+mod wrapper;
