@@ -480,6 +480,9 @@ mod tests {
         rb.severities.get_mut(&Severity::Sev1).unwrap().rca_due_days = 0;
         // Once passed validation, then panicked adding the days to a date.
         rb.severities.get_mut(&Severity::Sev4).unwrap().rca_due_days = u32::MAX;
+        // An update cadence of seconds would spam the bug issue; a word is no duration.
+        rb.severities.get_mut(&Severity::Sev1).unwrap().update_every = Some("10s".into());
+        rb.severities.get_mut(&Severity::Sev2).unwrap().update_every = Some("soon".into());
         rb.severities.get_mut(&Severity::Sev2).unwrap().aliases = vec!["critical".into()];
         let c = rb.components.remove("ci").unwrap();
         rb.components.insert(
@@ -498,6 +501,8 @@ mod tests {
             "SEV3 is missing",
             "SEV1.rca_due_days is 0",
             "SEV4.rca_due_days is 4294967295: it must be from 1 to 366",
+            "SEV1.update_every \"10s\" must be from 5m to 7d",
+            "SEV2.update_every \"soon\"",
             "critical",
             "Bad Key",
             "at least one command",
