@@ -19,7 +19,7 @@ use crate::github::{AppClient, GitHub, RetryPolicy, SwappableGitHub};
 use crate::gitserve::{GitServe, GitServeConfig};
 use crate::http::{self, AppState};
 use crate::incident::render::sandbox::SandboxConfig;
-use crate::incident::service::{IncidentService, RcaReminders, TimelineWriter};
+use crate::incident::service::{AgentRuns, IncidentService, RcaReminders, TimelineWriter};
 use crate::settings::Settings;
 use crate::setup::Setup;
 use crate::store::Store;
@@ -108,8 +108,13 @@ impl Service {
             .filter(|_| settings.missing_github().is_empty())
             .map(RedeliveryConfig::every);
         handlers::register_incidents(&mut registry, &incidents, setup.watch_configured());
+        let runs = Arc::new(AgentRuns::new(
+            incidents.clone(),
+            settings.agent_run_retention,
+        ));
         let state = AppState {
             settings: Arc::new(settings),
+            runs,
             github,
             diffs,
             git,

@@ -105,6 +105,11 @@ pub struct SettingsArgs {
     /// mirrored for sandboxes (existing mirrors keep updating).
     #[arg(long, env = "RESPONDER_GIT_MIRROR_MAX_BYTES", default_value = "50G")]
     pub git_mirror_max_bytes: String,
+
+    /// How long reported agent runs (their verdicts, never their output) are kept
+    /// and counted; at least a day, the longest `[detection] window`.
+    #[arg(long, env = "RESPONDER_AGENT_RUN_RETENTION", default_value = "7d")]
+    pub agent_run_retention: String,
 }
 
 impl Default for SettingsArgs {
@@ -132,6 +137,7 @@ impl Default for SettingsArgs {
             git_upload_packs: "8".into(),
             git_queue_timeout: "60s".into(),
             git_mirror_max_bytes: "50G".into(),
+            agent_run_retention: "7d".into(),
         }
     }
 }
@@ -176,6 +182,8 @@ pub struct Settings {
     pub git_fetch_timeout: Duration,
     /// The git mirror for sandboxes (`/v1/git`).
     pub git_mirror: GitMirrorSettings,
+    /// How long reported agent runs are kept.
+    pub agent_run_retention: Duration,
 }
 
 /// The git mirror's settings (`RESPONDER_GIT_*` beyond the fetch timeout).
@@ -372,6 +380,14 @@ impl Settings {
 
         let git_mirror = git_mirror_settings(args, &mut problems);
 
+        let agent_run_retention = Duration::from_secs(duration_at_least(
+            "RESPONDER_AGENT_RUN_RETENTION",
+            &args.agent_run_retention,
+            (86_400, "a day (the longest detection window)"),
+            "Set a duration such as 7d or 30d.",
+            &mut problems,
+        ) as u64);
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -392,6 +408,7 @@ impl Settings {
             agent_token_max_ttl,
             git_fetch_timeout,
             git_mirror,
+            agent_run_retention,
         })
     }
 

@@ -66,7 +66,7 @@ pub struct IncidentJson {
     pub events: Option<Vec<IncidentEvent>>,
 }
 
-fn issue(l: &Option<IssueLink>) -> Option<IssueJson> {
+pub(super) fn issue(l: &Option<IssueLink>) -> Option<IssueJson> {
     l.as_ref().map(|l| IssueJson {
         number: l.number.0,
         url: l.url.clone(),

@@ -1,6 +1,7 @@
 //! The axum edge: verifies, parses and hands off. No business logic lives here.
 
 mod agent;
+mod agent_runs;
 mod alerts;
 mod diff;
 mod edge;
@@ -32,7 +33,7 @@ pub use unverified::{BodyBudget, UNVERIFIED_BODY_BUDGET};
 use crate::diff::DiffService;
 use crate::github::GitHub;
 use crate::gitserve::GitServe;
-use crate::incident::service::IncidentService;
+use crate::incident::service::{AgentRuns, IncidentService};
 use crate::settings::Settings;
 use crate::setup::Setup;
 use crate::store::Store;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub store: Store,
     pub inbox: Inbox,
     pub incidents: Arc<IncidentService>,
+    /// `POST /v1/agent-runs`.
+    pub runs: Arc<AgentRuns>,
     pub metrics: PrometheusHandle,
     /// The App identity in use (replaced by one-click setup) and the setup flow.
     pub setup: Arc<Setup>,
@@ -114,6 +117,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/alerts/alertmanager",
             post(alerts::receive).layer(axum::extract::DefaultBodyLimit::max(
                 alerts::ALERT_BODY_LIMIT,
+            )),
+        )
+        .route(
+            "/v1/agent-runs",
+            post(agent_runs::report).layer(axum::extract::DefaultBodyLimit::max(
+                agent_runs::RUN_BODY_LIMIT,
             )),
         )
         .route("/v1/incidents/{id}", get(incidents::show))

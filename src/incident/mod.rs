@@ -13,6 +13,7 @@
 //!
 //! `responder check`'s validators live in `crate::check`, outside the runtime domain.
 
+pub mod agent_runs;
 pub mod alert;
 pub mod config;
 pub mod forms_install;

@@ -11,6 +11,7 @@
 //! running the same declaration at once. Must never know HTTP or webhook payloads,
 //! and never post user text that the renderer or `replies` did not sanitise.
 
+mod agent_runs;
 mod alerts;
 mod closing;
 mod context;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use crate::clock::millis;
+pub use agent_runs::{AgentRuns, RunAnswer, RunReport};
 pub use closing::{Closed, IssueClosed};
 pub use context::RepoContext;
 pub use followups::FollowUpReport;

@@ -3,6 +3,7 @@
 //! Purpose: keep SQL here so handlers never see a query, and so another back end
 //! (PostgreSQL) can be added without touching them. It must never hold business rules.
 
+mod agent_runs;
 mod alerts;
 mod followups;
 mod inbox;
@@ -19,6 +20,7 @@ use sqlx::AnyPool;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
+pub use agent_runs::{AgentRunSpike, NewAgentRun, RunWindow, StoredAgentRun};
 pub use alerts::AlertGroup;
 pub use followups::{FollowUp, NewFollowUp};
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};

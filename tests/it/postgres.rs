@@ -34,6 +34,7 @@ fn the_flow_tests_pass_on_postgresql_too() {
             "redelivery::",
             "lifecycle::",
             "followups::",
+            "agent_runs::service::",
             "diff_api::",
             "--test-threads=4",
         ])

@@ -82,6 +82,8 @@ stored_enum! {
         Api => "api",
         /// An Alertmanager (or Grafana Alerting) notification.
         Alert => "alert",
+        /// A spike of infra_error agent runs (`POST /v1/agent-runs`).
+        AgentRuns => "agent_runs",
     }
 }
 
@@ -93,6 +95,7 @@ impl DeclaredVia {
             DeclaredVia::Command => "comment command",
             DeclaredVia::Api => "API",
             DeclaredVia::Alert => "Alertmanager alert",
+            DeclaredVia::AgentRuns => "agent-run checks",
         }
     }
 }
@@ -171,6 +174,12 @@ impl IncidentKey {
             0 => Self(format!("alert:{}:{group}", repo.full())),
             g => Self(format!("alert:{}:{group}#{g}", repo.full())),
         }
+    }
+
+    /// Declared by a spike of `agent`'s infra_error runs in `repo` (the agent
+    /// lowercased); `generation` counts the incidents its spikes declared before.
+    pub fn agent_runs(repo: &RepoName, agent: &str, generation: i64) -> Self {
+        Self(format!("runs:{}:{agent}#{generation}", repo.full()))
     }
 
     /// A key as stored.

@@ -1,0 +1,369 @@
+//! Agent runs reported to `POST /v1/agent-runs`: classified by the repository's
+//! runbook rules, stored, counted, and a spike of infra_error runs declared as one
+//! incident per repository and agent, followed by timeline entries while it is open.
+//!
+//! Exactly once: a run is stored under its `run_id` before anything else, so a
+//! repeat (or a concurrent twin) answers the stored verdict; a spike's declaration
+//! is keyed by the agent and a generation claimed in the store first (two requests
+//! tipping the same spike declare the same key: the store's unique key decides, not
+//! timing); each timeline entry is keyed by its time bucket (`[detection]
+//! update_every`). A declaration that fails (GitHub down) is said in the answer and
+//! tried again by the next infra_error run of the agent, or a repeat of this one.
+//! Must never read HTTP.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::{IncidentError, IncidentKey, IncidentService, NewDeclaration, RepoContext};
+use crate::incident::agent_runs::{Spike, declaration, entry_text};
+use crate::incident::model::{EventKind, IncidentStatus};
+use crate::incident::runbook::Runbook;
+use crate::recent::Recent;
+use crate::runs::detection::{Detection, WindowCounts};
+use crate::runs::{Classification, RuleSet, Verdict, classify};
+use crate::store::{AgentRunSpike, Effect, IncidentEvent, IncidentRecord, NewAgentRun, Store};
+use crate::types::RepoName;
+
+/// How often stored runs past their retention are deleted, at most.
+const PRUNE_EVERY_MS: i64 = 60_000;
+/// The longest agent label on `/metrics` (names are the reporter's: keep series short).
+const METRIC_AGENT: usize = 64;
+
+/// One run as reported, validated by the edge.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub repo: RepoName,
+    pub run_id: String,
+    /// As reported; counted lowercased.
+    pub agent: String,
+    /// `None`: killed by a signal.
+    pub exit_code: Option<i32>,
+    pub output: String,
+    pub duration_ms: Option<u64>,
+    /// The agent token's subject.
+    pub reporter: String,
+}
+
+/// What the route answers.
+#[derive(Debug, Clone)]
+pub struct RunAnswer {
+    pub classification: Classification,
+    /// The incident following this agent's spike, when this run counts towards it.
+    pub incident: Option<IncidentRecord>,
+    /// Why the incident this run tipped could not be declared (it is tried again).
+    pub incident_error: Option<String>,
+    /// Whether the `run_id` was stored before: the stored verdict is answered.
+    pub repeat: bool,
+}
+
+/// The agent-run checks; one per service.
+pub struct AgentRuns {
+    incidents: Arc<IncidentService>,
+    /// How long runs are kept (and counted).
+    retention: Duration,
+    /// Compiled rule sets by repository and the rules' digest: a repository's
+    /// rules are compiled once per change, not per run.
+    rules: Recent<(RepoName, [u8; 32]), Arc<RuleSet>>,
+    /// Timeline buckets written by this process: most runs of an open incident
+    /// then cost no window read.
+    entries_written: Recent<String, ()>,
+    last_prune: AtomicI64,
+}
+
+impl AgentRuns {
+    pub fn new(incidents: Arc<IncidentService>, retention: Duration) -> Self {
+        Self {
+            incidents,
+            retention,
+            rules: Recent::new(1_000, Some(Duration::from_secs(3600))),
+            entries_written: Recent::new(10_000, Some(Duration::from_secs(3600))),
+            last_prune: AtomicI64::new(0),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        self.incidents.store()
+    }
+
+    /// Classifies, stores and counts one run; a repeat of its `run_id` answers the
+    /// stored verdict.
+    pub async fn report(&self, r: RunReport) -> Result<RunAnswer, IncidentError> {
+        let repo = r.repo.full();
+        let agent = r.agent.to_lowercase();
+        if let Some(stored) = self.store().agent_run(&repo, &r.run_id).await? {
+            return self.repeat(&r, &agent, stored).await;
+        }
+        let ctx = self.incidents.context(&r.repo).await?;
+        let rules = self.rule_set(&r.repo, &ctx.runbook)?;
+        let (name, exit, output) = (r.agent.clone(), r.exit_code, r.output.clone());
+        // Linear in the output (at most 1 MiB), but not free: off the async threads.
+        let c = tokio::task::spawn_blocking(move || {
+            classify(&rules, Some(&name), exit, output.as_bytes())
+        })
+        .await
+        .map_err(|e| IncidentError::User(format!("the classifier failed: {e}")))?;
+        let now = self.incidents.now().timestamp_millis();
+        let new = NewAgentRun {
+            repo: repo.clone(),
+            run_id: r.run_id.clone(),
+            agent: agent.clone(),
+            verdict: c.verdict.as_str().to_string(),
+            exit_code: r.exit_code.map(i64::from),
+            duration_ms: r.duration_ms.and_then(|d| i64::try_from(d).ok()),
+            classification: serde_json::to_string(&c).expect("a classification serialises"),
+            received_at: now,
+        };
+        if !self.store().insert_agent_run(&new).await? {
+            // A twin of this request stored it first: answer what it stored.
+            let stored = self.store().agent_run(&repo, &r.run_id).await?;
+            if let Some(stored) = stored {
+                return self.repeat(&r, &agent, stored).await;
+            }
+        }
+        metrics::counter!(
+            "responder_agent_runs_total",
+            "verdict" => c.verdict.as_str(),
+            "agent" => crate::incident::alert::cut(&agent, METRIC_AGENT),
+        )
+        .increment(1);
+        tracing::info!(repo = %r.repo, agent = %agent, run = %r.run_id, verdict = %c.verdict, "agent run classified");
+        self.prune(now).await;
+        let (incident, incident_error) = match c.verdict {
+            Verdict::InfraError => self.follow(&ctx, &r, &agent, now).await,
+            _ => (None, None),
+        };
+        Ok(RunAnswer {
+            classification: c,
+            incident,
+            incident_error,
+            repeat: false,
+        })
+    }
+
+    /// The stored verdict; an infra_error run whose spike was not declared (the
+    /// declaration failed) tries again.
+    async fn repeat(
+        &self,
+        r: &RunReport,
+        agent: &str,
+        stored: crate::store::StoredAgentRun,
+    ) -> Result<RunAnswer, IncidentError> {
+        let classification: Classification =
+            serde_json::from_str(&stored.classification).map_err(|e| {
+                IncidentError::Store(crate::store::StoreError::NotFound(format!(
+                    "the stored verdict of run {:?} does not decode: {e}",
+                    r.run_id
+                )))
+            })?;
+        let (incident, incident_error) = match stored.incident_id {
+            Some(id) => (Some(self.incidents.reload(id).await?), None),
+            None if classification.verdict == Verdict::InfraError => {
+                let ctx = self.incidents.context(&r.repo).await?;
+                self.follow(&ctx, r, agent, stored.received_at).await
+            }
+            None => (None, None),
+        };
+        Ok(RunAnswer {
+            classification,
+            incident,
+            incident_error,
+            repeat: true,
+        })
+    }
+
+    fn rule_set(&self, repo: &RepoName, runbook: &Runbook) -> Result<Arc<RuleSet>, IncidentError> {
+        let json = serde_json::to_vec(&runbook.output_rules).expect("rules serialise");
+        let key = (repo.clone(), Sha256::digest(&json).into());
+        if let Some(set) = self.rules.get(&key) {
+            return Ok(set);
+        }
+        // A parsed runbook's rules compiled once already; this cannot fail but says so.
+        let set = Arc::new(
+            runbook
+                .rule_set()
+                .map_err(|e| IncidentError::User(e.to_string()))?,
+        );
+        self.rules.insert(key, set.clone());
+        Ok(set)
+    }
+
+    /// Deletes runs past their retention, at most once a minute per process.
+    async fn prune(&self, now: i64) {
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if now - last < PRUNE_EVERY_MS
+            || self
+                .last_prune
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let before = now - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        match self.store().prune_agent_runs(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "agent runs past their retention deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete old agent runs; tried again later")
+            }
+        }
+    }
+
+    /// The incident this infra_error run counts towards, declaring it when the run
+    /// tips the window over `[detection]`'s threshold; a failure is said, not raised
+    /// (the verdict stands either way).
+    async fn follow(
+        &self,
+        ctx: &RepoContext,
+        r: &RunReport,
+        agent: &str,
+        at: i64,
+    ) -> (Option<IncidentRecord>, Option<String>) {
+        match self.follow_inner(ctx, r, agent, at).await {
+            Ok(inc) => (inc, None),
+            Err(e) => {
+                tracing::warn!(repo = %r.repo, agent, error = %e, "agent-run spike not declared");
+                let why = e.user_text().unwrap_or_else(|| e.to_string());
+                (
+                    None,
+                    Some(format!(
+                        "the spike of infra_error runs this run belongs to could not be \
+                         declared: {why}. The next infra_error run of this agent (or this \
+                         run reported again) tries again."
+                    )),
+                )
+            }
+        }
+    }
+
+    async fn follow_inner(
+        &self,
+        ctx: &RepoContext,
+        r: &RunReport,
+        agent: &str,
+        at: i64,
+    ) -> Result<Option<IncidentRecord>, IncidentError> {
+        let repo = r.repo.full();
+        let d = ctx.runbook.detection();
+        let spike = self.store().agent_run_spike(&repo, agent).await?;
+        if let Some(AgentRunSpike {
+            incident_id: Some(id),
+            ..
+        }) = spike
+        {
+            let inc = self.incidents.reload(id).await?;
+            // Open or mitigated: the same incident, never a second one.
+            if inc.status != IncidentStatus::Resolved {
+                self.entry(&inc, r, agent, &d, at).await?;
+                self.store()
+                    .set_agent_run_incident(&repo, &r.run_id, id)
+                    .await?;
+                return Ok(Some(inc));
+            }
+        }
+        let window = self.window(&r.repo, agent, &d, at).await?;
+        if !d.is_spike(window.counts) {
+            return Ok(None);
+        }
+        let generation = match spike {
+            None => 0,
+            Some(s) if s.incident_id.is_none() => s.generation,
+            Some(s) => s.generation + 1,
+        };
+        self.store()
+            .claim_agent_run_generation(&repo, agent, generation, at)
+            .await?;
+        let new = NewDeclaration {
+            key: IncidentKey::agent_runs(&r.repo, agent, generation),
+            declaration: declaration(&window.spike(agent, &d), &ctx.runbook),
+            declared_by: r.reporter.clone(),
+            source: None,
+        };
+        let declared = self.incidents.declare(ctx, new).await?;
+        let id = declared.incident.id;
+        tracing::info!(incident = id, repo = %r.repo, agent, generation, created = declared.created,
+            runs = window.counts.runs, infra_errors = window.counts.infra_errors, "agent-run spike declared");
+        self.store()
+            .set_agent_run_spike(&repo, agent, generation, id, at)
+            .await?;
+        self.store()
+            .set_agent_run_incident(&repo, &r.run_id, id)
+            .await?;
+        Ok(Some(declared.incident))
+    }
+
+    /// One `agent_runs` timeline entry per `update_every` bucket while it is open.
+    async fn entry(
+        &self,
+        inc: &IncidentRecord,
+        r: &RunReport,
+        agent: &str,
+        d: &Detection,
+        at: i64,
+    ) -> Result<(), IncidentError> {
+        let bucket = at / (d.update_every_secs().max(1) * 1000);
+        let key = format!("runs:{}:{agent}:{}:{bucket}", r.repo.full(), inc.id);
+        if self.entries_written.get(&key).is_some() {
+            return Ok(());
+        }
+        let window = self.window(&r.repo, agent, d, at).await?;
+        let mut e = IncidentEvent::new(EventKind::AgentRuns, &r.reporter, at, Some(key.clone()));
+        e.text = Some(entry_text(&window.spike(agent, d)));
+        self.store()
+            .record_incident_event(inc.id, &e, Effect::None)
+            .await?;
+        self.entries_written.insert(key, ());
+        Ok(())
+    }
+
+    async fn window(
+        &self,
+        repo: &RepoName,
+        agent: &str,
+        d: &Detection,
+        at: i64,
+    ) -> Result<Window, IncidentError> {
+        let since = at - d.window_secs() * 1000;
+        let w = self
+            .store()
+            .agent_run_window(&repo.full(), agent, since)
+            .await?;
+        Ok(Window {
+            counts: WindowCounts {
+                runs: w.runs,
+                infra_errors: w.infra_errors,
+            },
+            first: w.first_infra.unwrap_or(at),
+            last: w.last_infra.unwrap_or(at),
+            // A row that does not decode is left out of the samples, not fatal.
+            recent: w
+                .recent_infra
+                .iter()
+                .filter_map(|c| serde_json::from_str(c).ok())
+                .collect(),
+        })
+    }
+}
+
+/// The window's facts, owned.
+struct Window {
+    counts: WindowCounts,
+    first: i64,
+    last: i64,
+    recent: Vec<Classification>,
+}
+
+impl Window {
+    fn spike<'a>(&'a self, agent: &'a str, d: &'a Detection) -> Spike<'a> {
+        Spike {
+            agent,
+            detection: d,
+            counts: self.counts,
+            first_seen: super::millis(self.first),
+            last_seen: super::millis(self.last),
+            recent: &self.recent,
+        }
+    }
+}
