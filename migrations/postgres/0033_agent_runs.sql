@@ -29,6 +29,9 @@ CREATE TABLE agent_run_spikes (
     generation BIGINT NOT NULL DEFAULT 0,
     -- NULL between claiming a generation and its declaration being stored.
     incident_id BIGINT REFERENCES incidents(id),
+    -- When the incident's last agent_runs timeline entry (or its declaration) was
+    -- written: the next comes [detection] update_every later at the earliest.
+    last_entry_at BIGINT,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (repo, agent)
 );

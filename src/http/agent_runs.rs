@@ -15,11 +15,10 @@ use super::agent::AgentAuth;
 use super::error::ApiError;
 use super::incidents::{IssueJson, issue, service_error, unprocessable};
 use crate::incident::model::IncidentStatus;
-use crate::incident::service::{RunAnswer, RunReport};
+use crate::incident::service::{RUNS_SCOPE, RunAnswer, RunReport};
 use crate::runs::{Match, Verdict};
 use crate::types::RepoName;
 
-pub const RUNS_SCOPE: &str = "runs:write";
 /// A 1 MiB output, JSON-escaped, with room to spare; the classifier reads 1 MiB.
 pub const RUN_BODY_LIMIT: usize = 8 * 1024 * 1024;
 const MAX_RUN_ID: usize = 200;
@@ -103,7 +102,7 @@ pub async fn report(
         exit_code: b.exit_code,
         output: b.output,
         duration_ms: b.duration_ms,
-        reporter: auth.0.sub.clone(),
+        reporter: auth.0.clone(),
     };
     let answer = state.runs.report(report).await.map_err(service_error)?;
     Ok(Json(json(run_id, answer)))

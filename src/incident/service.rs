@@ -31,7 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use crate::clock::millis;
-pub use agent_runs::{AgentRuns, RunAnswer, RunReport};
+pub use agent_runs::{AgentRuns, RUNS_SCOPE, RunAnswer, RunReport};
 pub use closing::{Closed, IssueClosed};
 pub use context::RepoContext;
 pub use followups::FollowUpReport;

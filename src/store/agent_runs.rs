@@ -213,7 +213,34 @@ impl Store {
         Ok(())
     }
 
-    /// Records the incident `generation` declared.
+    /// Takes the right to write the next timeline entry of the agent's incident
+    /// (`generation`) at `at`, unless one was written less than `every` ms before:
+    /// one conditional update, so two requests (or instances) never both win.
+    pub async fn claim_agent_run_entry(
+        &self,
+        repo: &str,
+        agent: &str,
+        generation: i64,
+        at: i64,
+        every: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE agent_run_spikes SET last_entry_at = $1, updated_at = $1 \
+             WHERE repo = $2 AND agent = $3 AND generation = $4 \
+             AND (last_entry_at IS NULL OR last_entry_at <= $5)",
+        )
+        .bind(at)
+        .bind(repo)
+        .bind(agent)
+        .bind(generation)
+        .bind(at - every)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the incident `generation` declared (at `at`, which also counts as
+    /// its last timeline entry).
     pub async fn set_agent_run_spike(
         &self,
         repo: &str,
@@ -223,7 +250,7 @@ impl Store {
         at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE agent_run_spikes SET incident_id = $1, updated_at = $2 \
+            "UPDATE agent_run_spikes SET incident_id = $1, updated_at = $2, last_entry_at = $2 \
              WHERE repo = $3 AND agent = $4 AND generation = $5",
         )
         .bind(incident_id)

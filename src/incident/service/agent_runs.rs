@@ -6,8 +6,8 @@
 //! repeat (or a concurrent twin) answers the stored verdict; a spike's declaration
 //! is keyed by the agent and a generation claimed in the store first (two requests
 //! tipping the same spike declare the same key: the store's unique key decides, not
-//! timing); each timeline entry is keyed by its time bucket (`[detection]
-//! update_every`). A declaration that fails (GitHub down) is said in the answer and
+//! timing); a timeline entry is written by whoever claims the agent's next slot
+//! (`[detection] update_every` after the last) in one conditional update. A declaration that fails (GitHub down) is said in the answer and
 //! tried again by the next infra_error run of the agent, or a repeat of this one.
 //! Must never read HTTP.
 
@@ -18,6 +18,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::{IncidentError, IncidentKey, IncidentService, NewDeclaration, RepoContext};
+use crate::agent_token::Agent;
 use crate::incident::agent_runs::{Spike, declaration, entry_text};
 use crate::incident::model::{EventKind, IncidentStatus};
 use crate::incident::runbook::Runbook;
@@ -27,6 +28,8 @@ use crate::runs::{Classification, RuleSet, Verdict, classify};
 use crate::store::{AgentRunSpike, Effect, IncidentEvent, IncidentRecord, NewAgentRun, Store};
 use crate::types::RepoName;
 
+/// The scope that reports runs (and so may have a spike declared).
+pub const RUNS_SCOPE: &str = "runs:write";
 /// How often stored runs past their retention are deleted, at most.
 const PRUNE_EVERY_MS: i64 = 60_000;
 /// The longest agent label on `/metrics` (names are the reporter's: keep series short).
@@ -43,8 +46,9 @@ pub struct RunReport {
     pub exit_code: Option<i32>,
     pub output: String,
     pub duration_ms: Option<u64>,
-    /// The agent token's subject.
-    pub reporter: String,
+    /// The agent token that reported it: its subject declares, and a runbook's
+    /// `target_repo` must be granted by it too.
+    pub reporter: Agent,
 }
 
 /// What the route answers.
@@ -67,9 +71,9 @@ pub struct AgentRuns {
     /// Compiled rule sets by repository and the rules' digest: a repository's
     /// rules are compiled once per change, not per run.
     rules: Recent<(RepoName, [u8; 32]), Arc<RuleSet>>,
-    /// Timeline buckets written by this process: most runs of an open incident
-    /// then cost no window read.
-    entries_written: Recent<String, ()>,
+    /// When this process last wrote (or saw written) each agent's timeline entry:
+    /// most runs of an open incident then cost no store write.
+    last_entry: Recent<String, i64>,
     last_prune: AtomicI64,
 }
 
@@ -79,7 +83,7 @@ impl AgentRuns {
             incidents,
             retention,
             rules: Recent::new(1_000, Some(Duration::from_secs(3600))),
-            entries_written: Recent::new(10_000, Some(Duration::from_secs(3600))),
+            last_entry: Recent::new(10_000, Some(Duration::from_secs(86_400))),
             last_prune: AtomicI64::new(0),
         }
     }
@@ -250,13 +254,13 @@ impl AgentRuns {
         let spike = self.store().agent_run_spike(&repo, agent).await?;
         if let Some(AgentRunSpike {
             incident_id: Some(id),
-            ..
+            generation,
         }) = spike
         {
             let inc = self.incidents.reload(id).await?;
             // Open or mitigated: the same incident, never a second one.
             if inc.status != IncidentStatus::Resolved {
-                self.entry(&inc, r, agent, &d, at).await?;
+                self.entry(&inc, r, agent, &d, generation, at).await?;
                 self.store()
                     .set_agent_run_incident(&repo, &r.run_id, id)
                     .await?;
@@ -266,6 +270,15 @@ impl AgentRuns {
         let window = self.window(&r.repo, agent, &d, at).await?;
         if !d.is_spike(window.counts) {
             return Ok(None);
+        }
+        // The issues go to the target repository: the token must reach it too, as
+        // for `POST /v1/incidents` (no confused deputy across repositories).
+        let target = ctx.target_repo();
+        if r.reporter.authorize(&target, RUNS_SCOPE).is_err() {
+            return Err(IncidentError::User(format!(
+                "the runbook's target_repo {target} is not granted `{RUNS_SCOPE}` by this \
+                 token: mint one for both repositories"
+            )));
         }
         let generation = match spike {
             None => 0,
@@ -278,7 +291,7 @@ impl AgentRuns {
         let new = NewDeclaration {
             key: IncidentKey::agent_runs(&r.repo, agent, generation),
             declaration: declaration(&window.spike(agent, &d), &ctx.runbook),
-            declared_by: r.reporter.clone(),
+            declared_by: r.reporter.sub.clone(),
             source: None,
         };
         let declared = self.incidents.declare(ctx, new).await?;
@@ -294,27 +307,45 @@ impl AgentRuns {
         Ok(Some(declared.incident))
     }
 
-    /// One `agent_runs` timeline entry per `update_every` bucket while it is open.
+    /// An `agent_runs` timeline entry while the incident is open, at most once per
+    /// `update_every` (counted from the declaration, then from the last entry).
+    /// A crash between claiming the slot and writing the entry loses that one
+    /// summary, never doubles it: the next comes one interval later.
     async fn entry(
         &self,
         inc: &IncidentRecord,
         r: &RunReport,
         agent: &str,
         d: &Detection,
+        generation: i64,
         at: i64,
     ) -> Result<(), IncidentError> {
-        let bucket = at / (d.update_every_secs().max(1) * 1000);
-        let key = format!("runs:{}:{agent}:{}:{bucket}", r.repo.full(), inc.id);
-        if self.entries_written.get(&key).is_some() {
+        let every = d.update_every_secs().max(1) * 1000;
+        let repo = r.repo.full();
+        let seen = format!("{repo}:{agent}:{generation}");
+        if self
+            .last_entry
+            .get(&seen)
+            .is_some_and(|last| at - last < every)
+        {
+            return Ok(());
+        }
+        let won = self
+            .store()
+            .claim_agent_run_entry(&repo, agent, generation, at, every)
+            .await?;
+        // Lost: another request wrote one just now.
+        self.last_entry.insert(seen, at);
+        if !won {
             return Ok(());
         }
         let window = self.window(&r.repo, agent, d, at).await?;
-        let mut e = IncidentEvent::new(EventKind::AgentRuns, &r.reporter, at, Some(key.clone()));
+        let key = format!("runs:{repo}:{agent}:{}:{at}", inc.id);
+        let mut e = IncidentEvent::new(EventKind::AgentRuns, &r.reporter.sub, at, Some(key));
         e.text = Some(entry_text(&window.spike(agent, d)));
         self.store()
             .record_incident_event(inc.id, &e, Effect::None)
             .await?;
-        self.entries_written.insert(key, ());
         Ok(())
     }
 

@@ -314,3 +314,43 @@ async fn responder_run_reports_the_run_and_the_service_keeps_its_verdict() {
         "{a}"
     );
 }
+
+#[tokio::test]
+async fn a_spike_reaches_a_target_repo_only_with_a_token_for_it() {
+    let w = crate::support::world::world_with(&[(
+        ".github/responder.toml",
+        "target_repo = \"acme/incidents\"\n",
+    )])
+    .await;
+    w.add_repo("acme", "incidents", 99);
+    let narrow = token("runs:write");
+    let both = agent_token(&["acme/evals", "acme/incidents"], &["runs:write"], 3600);
+    let mut last = Value::Null;
+    for i in 0..20 {
+        let (s, a) = post_with(
+            &w,
+            &narrow,
+            &run(&format!("t{i}"), "codex", 0, RATE_LIMITED),
+        )
+        .await;
+        assert_eq!(s, 200, "{a}");
+        last = a;
+    }
+    assert_eq!(last["verdict"], "infra_error");
+    assert_eq!(last["incident"], Value::Null, "{last}");
+    let why = last["incident_error"].as_str().unwrap_or_default();
+    assert!(why.contains("target_repo acme/incidents"), "{last}");
+    assert!(w.fake.issues("acme", "incidents").is_empty());
+    // The same run reported again with a token for both: declared there.
+    let (s, a) = post_with(&w, &both, &run("t19", "codex", 0, RATE_LIMITED)).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["repeat"], true);
+    assert!(
+        a["incident"]["rca_issue"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/acme/incidents/issues/"),
+        "{a}"
+    );
+    assert_eq!(w.fake.issues("acme", "incidents").len(), 2);
+}
