@@ -590,3 +590,30 @@ fn app_credentials(
         (None, None) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(args: SettingsArgs) -> Vec<String> {
+        match Settings::from_args(&args) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn agent_run_retention_shorter_than_a_day_names_the_variable() {
+        let ok = Settings::from_args(&SettingsArgs::default()).unwrap();
+        assert_eq!(ok.agent_run_retention, Duration::from_secs(7 * 86_400));
+        for bad in ["1h", "forever"] {
+            let p = problems(SettingsArgs {
+                agent_run_retention: bad.into(),
+                ..SettingsArgs::default()
+            });
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert!(p[0].starts_with("RESPONDER_AGENT_RUN_RETENTION: "), "{p:?}");
+            assert!(p[0].contains("7d"), "says what to set: {p:?}");
+        }
+    }
+}

@@ -354,3 +354,22 @@ async fn a_spike_reaches_a_target_repo_only_with_a_token_for_it() {
     );
     assert_eq!(w.fake.issues("acme", "incidents").len(), 2);
 }
+
+#[tokio::test]
+async fn runs_past_their_retention_are_deleted() {
+    let w = world().await;
+    verdict(&w, &run("old", "codex", 0, RATE_LIMITED)).await;
+    assert_eq!(
+        verdict(&w, &run("old", "codex", 0, CLEAN)).await["repeat"],
+        true
+    );
+    // The default retention is 7 days: 8 days on, the next run prunes the old one.
+    w.set_time(w.clock.now() + chrono::Duration::days(8));
+    verdict(&w, &run("new", "codex", 0, CLEAN)).await;
+    let a = verdict(&w, &run("old", "codex", 0, CLEAN)).await;
+    assert_eq!(
+        (a["repeat"].as_bool(), a["verdict"].as_str()),
+        (Some(false), Some("passed")),
+        "{a}"
+    );
+}
