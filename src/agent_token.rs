@@ -47,7 +47,7 @@ impl Grant {
         }
     }
 
-    fn allows(&self, repo: &RepoName) -> bool {
+    pub fn allows(&self, repo: &RepoName) -> bool {
         match self {
             Self::Repo(r) => r == repo,
             Self::Owner(o) => o == repo.owner(),

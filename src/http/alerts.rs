@@ -56,6 +56,7 @@ pub async fn receive(
     let stored = AlertDelivery {
         repo: repo.full(),
         sender: auth.0.sub.clone(),
+        grants: Some(auth.0.grants.iter().map(ToString::to_string).collect()),
         notification: n,
     };
     let new = NewDelivery {

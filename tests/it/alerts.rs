@@ -364,3 +364,37 @@ async fn alerts_are_counted_by_status_and_incidents_by_channel() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_alert_reaches_a_target_repo_only_with_a_token_for_it() {
+    let w = world_with(&[(
+        ".github/responder.toml",
+        "target_repo = \"acme/incidents\"\n",
+    )])
+    .await;
+    w.add_repo("acme", "incidents", 99);
+    let n = fixture("webhook.firing");
+    let (s, _) = post(&w, &n).await;
+    assert_eq!(s, 200, "stored: the token grants acme/evals");
+    assert!(w.svc.settle(WAIT).await);
+    assert!(w.fake.issues("acme", "incidents").is_empty());
+    assert!(w.app_issues("bug").is_empty());
+    // Another group, sent with a token for both: declared in the target.
+    let mut other = n.clone();
+    other["groupKey"] = json!("{}:{alertname=\"Other\"}");
+    let both = agent_token(
+        &["acme/evals", "acme/incidents"],
+        &["incidents:write"],
+        3600,
+    );
+    let (s, _) = post_as(&w, "?repo=acme/evals", &other, &both).await;
+    assert_eq!(s, 200);
+    assert!(
+        eventually(WAIT, || async {
+            w.fake.issues("acme", "incidents").len() == 2
+        })
+        .await,
+        "{:?}",
+        w.fake.issues("acme", "incidents")
+    );
+}

@@ -39,7 +39,24 @@ pub struct AlertDelivery {
     pub repo: String,
     /// The agent token's subject.
     pub sender: String,
+    /// The repositories the token granted (`owner/name`, `owner/*`): a runbook's
+    /// `target_repo` must be one of them, as for `POST /v1/incidents`. Absent in
+    /// notifications stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<String>>,
     pub notification: Notification,
+}
+
+impl AlertDelivery {
+    /// Whether the token that sent it reaches `repo` (true when not recorded).
+    pub fn token_reaches(&self, repo: &crate::types::RepoName) -> bool {
+        let Some(grants) = &self.grants else {
+            return true;
+        };
+        grants
+            .iter()
+            .any(|g| crate::agent_token::Grant::parse(g).is_ok_and(|g| g.allows(repo)))
+    }
 }
 
 /// A delivery id for the inbox from what makes the notification what it is (the

@@ -38,6 +38,13 @@ impl IncidentService {
             .parse()
             .map_err(|e| IncidentError::User(format!("alert routed to {:?}: {e}", d.repo)))?;
         let ctx = self.context(&repo).await?;
+        let target = ctx.target_repo();
+        if !d.token_reaches(&target) {
+            return Err(IncidentError::User(format!(
+                "the runbook's target_repo {target} is not granted by the token that sent \
+                 this alert: mint one for both repositories (incidents:write)"
+            )));
+        }
         let mut n = d.notification.clone();
         if n.alerts.len() > MAX_ALERTS {
             n.truncated_alerts += (n.alerts.len() - MAX_ALERTS) as u64;
