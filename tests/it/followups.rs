@@ -256,3 +256,41 @@ async fn a_crash_after_github_created_the_issue_still_ends_with_one_after_restar
         [format!("{STREAM} — issue: #{}", created[0].number)]
     );
 }
+
+#[tokio::test]
+async fn the_follow_up_links_and_the_timeline_writer_keep_each_others_edit() {
+    let w = world().await;
+    let (inc, rca) = incident_with_actions(&w, STREAM).await;
+    let bug = inc.bug_issue.as_ref().unwrap().number.0;
+    w.command_by("alice", bug, "/incident note the dataset is 40 GB")
+        .await;
+    // Every edit of the RCA is slow (applied after the wait), so the second edit
+    // reads the body before the first lands: unordered, the one applied last
+    // would drop the other's change.
+    let slow = Fault::Slow(std::time::Duration::from_millis(700));
+    w.fake
+        .fault("PATCH", &format!("/repos/acme/evals/issues/{rca}"), slow, 20);
+    let later = w.clock.now() + chrono::Duration::minutes(1);
+    let ((), written) = tokio::join!(
+        async {
+            w.close(rca, "completed", "close-1").await;
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            w.svc.timeline.run_once(later).await.unwrap()
+        }
+    );
+    assert_eq!(written, 1, "the timeline writer edited the RCA");
+    let fu = follow_ups(&w);
+    assert_eq!(fu.len(), 1);
+    let body = w.body(rca);
+    assert!(
+        body.contains("the dataset is 40 GB"),
+        "timeline kept: {body}"
+    );
+    assert_eq!(
+        action_lines(&w, rca),
+        [format!("{STREAM} — issue: #{}", fu[0].number)],
+        "link kept: {body}"
+    );
+}

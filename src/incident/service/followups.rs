@@ -154,7 +154,8 @@ impl IncidentService {
                 refs.insert(row.key.clone(), reference(target, target, link.number));
             }
         }
-        self.link_rca_lines(c, &refs).await?;
+        self.editing_rca(inc.id, self.link_rca_lines(c, &refs))
+            .await?;
         Ok(report)
     }
 

@@ -240,6 +240,32 @@ impl IncidentService {
     /// Writes the timeline into the RCA body when it shows less than the store
     /// holds; returns whether the body was edited.
     pub async fn sync_timeline(&self, inc: &IncidentRecord) -> Result<bool, IncidentError> {
+        self.editing_rca(inc.id, self.sync_timeline_locked(inc))
+            .await
+    }
+
+    /// Runs `edit`, a read-modify-write of incident `id`'s RCA body, while no other
+    /// such edit of Responder's runs: the timeline writer and the follow-up links
+    /// both rewrite the body as GitHub has it, and GitHub has no conditional PATCH,
+    /// so two interleaved edits would lose one. An async lock orders them in this
+    /// process, a store lease across instances (the lease alone is re-entrant for
+    /// one instance). A person's edit between a read and a write can still be lost.
+    pub(super) async fn editing_rca<T>(
+        &self,
+        id: i64,
+        edit: impl std::future::Future<Output = Result<T, IncidentError>>,
+    ) -> Result<T, IncidentError> {
+        let name = format!("rca-body:{id}");
+        let _guard = self.locks.lock(&name).await;
+        self.lease(&name).await?;
+        let out = edit.await;
+        if let Err(e) = self.store.unlock(&name, &self.instance).await {
+            tracing::warn!(error = %e, "could not give the RCA body lease back; it expires by itself");
+        }
+        out
+    }
+
+    async fn sync_timeline_locked(&self, inc: &IncidentRecord) -> Result<bool, IncidentError> {
         let Some(rca) = &inc.rca_issue else {
             return Ok(false);
         };
