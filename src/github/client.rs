@@ -22,6 +22,10 @@ use crate::types::{InstallationId, IssueNumber, PrNumber, RepoName, Secret, Sha}
 
 /// GitHub's files endpoint never returns more than this many entries.
 pub const FILES_CAP: usize = 3000;
+/// The most issues of one label read when looking for a marker (ten pages): an
+/// issue an earlier attempt created is among the newest, but a busy repository may
+/// have opened a hundred others since.
+pub const MAX_LABELLED_ISSUES: usize = 1000;
 
 pub struct AppClient {
     transport: Transport,
@@ -308,12 +312,13 @@ impl GitHub for AppClient {
         repo: &RepoName,
         label: &str,
     ) -> Result<Vec<Issue>, GitHubError> {
+        let auth = self.auth_for(repo).await?;
         let path = format!(
             "{}/issues?state=all&per_page=100&labels={}",
             Self::repo_path(repo),
             encode_path(label)
         );
-        self.get_json(repo, path).await
+        self.all_pages(auth, path, MAX_LABELLED_ISSUES).await
     }
 
     async fn comment(

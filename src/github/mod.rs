@@ -50,7 +50,8 @@ pub trait GitHub: Send + Sync {
         number: IssueNumber,
         update: &IssueUpdate,
     ) -> Result<Issue, GitHubError>;
-    /// Open and closed issues carrying `label`, newest first (one page of 100).
+    /// Open and closed issues carrying `label`, newest first, at most
+    /// 1,000 (ten pages).
     async fn issues_with_label(
         &self,
         repo: &RepoName,

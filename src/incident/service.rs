@@ -435,7 +435,7 @@ impl IncidentService {
     }
 
     /// The issues in `repo` labelled `label` that Responder's App opened (newest
-    /// first, one page): where a retry looks for the marker of an issue an earlier
+    /// first, up to ten pages): where a retry looks for the marker of an issue an earlier
     /// attempt may have created. Anyone can copy a marker into an issue of their
     /// own: only the App's authorship makes it ours.
     async fn own_issues(

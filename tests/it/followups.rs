@@ -268,8 +268,12 @@ async fn the_follow_up_links_and_the_timeline_writer_keep_each_others_edit() {
     // reads the body before the first lands: unordered, the one applied last
     // would drop the other's change.
     let slow = Fault::Slow(std::time::Duration::from_millis(700));
-    w.fake
-        .fault("PATCH", &format!("/repos/acme/evals/issues/{rca}"), slow, 20);
+    w.fake.fault(
+        "PATCH",
+        &format!("/repos/acme/evals/issues/{rca}"),
+        slow,
+        20,
+    );
     let later = w.clock.now() + chrono::Duration::minutes(1);
     let ((), written) = tokio::join!(
         async {

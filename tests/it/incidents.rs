@@ -270,6 +270,40 @@ async fn an_api_call_cut_short_by_github_continues_with_the_same_dedup_key() {
 }
 
 #[tokio::test]
+async fn a_retry_finds_its_issue_past_the_first_page_of_incident_issues() {
+    let w = world().await;
+    w.fake.fault_after(
+        "POST",
+        "/repos/acme/evals/issues",
+        1,
+        Fault::AfterProcessing(502),
+        1,
+    );
+    let body = json!({"repo": "acme/evals", "title": "LLM rate limited", "severity": "SEV2",
+        "component": "llm-api", "dedup_key": "page-2"});
+    assert_eq!(w.api(&body).await.0, 502);
+    // 150 newer incident issues of the App's (other incidents) push the RCA the
+    // cut-short call created onto the second page of the label's listing.
+    for i in 0..150 {
+        w.fake.add_issue_by(
+            "acme",
+            "evals",
+            crate::support::fake_github::BOT_LOGIN,
+            &format!("[SEV3] other {i}"),
+            &format!("<!-- responder:incident={} kind=bug -->", 1000 + i),
+            &["incident"],
+        );
+    }
+    let (status, done) = w.api(&body).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        w.app_issues("rca").len(),
+        1,
+        "the RCA was found, not created again"
+    );
+}
+
+#[tokio::test]
 async fn a_form_without_severity_gets_one_comment_and_no_issues() {
     let w = world().await;
     let body = FORM_BODY.replace(
