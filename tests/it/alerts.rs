@@ -21,15 +21,8 @@ fn fixture(name: &str) -> Value {
 }
 
 async fn post_as(w: &World, query: &str, body: &Value, bearer: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/alerts/alertmanager{query}", w.svc.url))
-        .bearer_auth(bearer)
-        .json(body)
-        .send()
+    w.post_as(&format!("/v1/alerts/alertmanager{query}"), bearer, body)
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn post(w: &World, body: &Value) -> (u16, Value) {
@@ -349,12 +342,7 @@ async fn alerts_are_counted_by_status_and_incidents_by_channel() {
     let w = world().await;
     assert_eq!(post(&w, &fixture("webhook.firing")).await.0, 200);
     assert!(w.svc.settle(WAIT).await);
-    let text = reqwest::get(format!("{}/metrics", w.svc.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = w.metrics().await;
     assert!(
         text.contains("responder_alerts_received_total{status=\"firing\"}"),
         "{text}"

@@ -246,9 +246,9 @@ async fn a_502_after_github_created_the_issue_does_not_duplicate_it() {
     assert_declared(&w, "LLM rate limited", Some("llm-api"), Some(n));
 }
 
-#[tokio::test]
-async fn an_api_call_cut_short_by_github_continues_with_the_same_dedup_key() {
-    let w = world().await;
+/// Arms GitHub to create the RCA (the second issue) but answer 502, and returns an
+/// API declaration with `dedup_key`.
+fn cut_short_after_the_rca(w: &World, dedup_key: &str) -> serde_json::Value {
     w.fake.fault_after(
         "POST",
         "/repos/acme/evals/issues",
@@ -256,8 +256,14 @@ async fn an_api_call_cut_short_by_github_continues_with_the_same_dedup_key() {
         Fault::AfterProcessing(502),
         1,
     );
-    let body = json!({"repo": "acme/evals", "title": "LLM rate limited", "severity": "SEV2",
-        "component": "llm-api", "dedup_key": "page-1"});
+    json!({"repo": "acme/evals", "title": "LLM rate limited", "severity": "SEV2",
+        "component": "llm-api", "dedup_key": dedup_key})
+}
+
+#[tokio::test]
+async fn an_api_call_cut_short_by_github_continues_with_the_same_dedup_key() {
+    let w = world().await;
+    let body = cut_short_after_the_rca(&w, "page-1");
     let (status, err) = w.api(&body).await;
     assert_eq!(status, 502, "{err}");
     assert!(
@@ -272,15 +278,7 @@ async fn an_api_call_cut_short_by_github_continues_with_the_same_dedup_key() {
 #[tokio::test]
 async fn a_retry_finds_its_issue_past_the_first_page_of_incident_issues() {
     let w = world().await;
-    w.fake.fault_after(
-        "POST",
-        "/repos/acme/evals/issues",
-        1,
-        Fault::AfterProcessing(502),
-        1,
-    );
-    let body = json!({"repo": "acme/evals", "title": "LLM rate limited", "severity": "SEV2",
-        "component": "llm-api", "dedup_key": "page-2"});
+    let body = cut_short_after_the_rca(&w, "page-2");
     assert_eq!(w.api(&body).await.0, 502);
     // 150 newer incident issues of the App's (other incidents) push the RCA the
     // cut-short call created onto the second page of the label's listing.

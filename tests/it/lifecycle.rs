@@ -589,12 +589,7 @@ async fn incidents_are_listed_with_timings_only_for_granted_repositories_and_cou
         .collect();
     assert_eq!(ids, [b.id]);
 
-    let metrics = reqwest::get(format!("{}/metrics", w.svc.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     for series in [
         "responder_incidents{severity=\"SEV2\",status=\"resolved\"}",
         "responder_incidents{severity=\"SEV3\",status=\"open\"}",

@@ -41,19 +41,6 @@ fn pull_event(w: &World, action: &str, number: u64, login: &str, title: &str, bo
     p
 }
 
-async fn timeline(w: &World, id: i64) -> Vec<Value> {
-    let resp = reqwest::Client::new()
-        .get(format!("{}/v1/incidents/{id}/timeline", w.svc.url))
-        .bearer_auth(token("diff:read"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["incident"], id);
-    body["entries"].as_array().unwrap().clone()
-}
-
 /// Every request that edited an issue (PATCH), as (path, count).
 fn patches_of(w: &World, n: u64) -> usize {
     let path = format!("/repos/acme/evals/issues/{n}");
@@ -174,7 +161,7 @@ async fn a_running_incident_writes_its_timeline_once_into_the_rca_and_keeps_peop
     w.later(5);
     w.command(bug, "/incident resolve proxy fixed").await;
 
-    let entries = timeline(&w, inc.id).await;
+    let entries = w.timeline(inc.id).await;
     let kinds: Vec<&str> = entries
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
@@ -252,7 +239,7 @@ async fn a_running_incident_writes_its_timeline_once_into_the_rca_and_keeps_peop
     w.redeliver_all().await;
     w.later(1);
     assert_eq!(w.write_timelines().await, 0, "nothing new to write");
-    assert_eq!(timeline(&w, inc.id).await.len(), entries_before);
+    assert_eq!(w.timeline(inc.id).await.len(), entries_before);
     assert_eq!(
         [w.comments_on(bug).len(), w.comments_on(rca).len()],
         comments
@@ -387,12 +374,7 @@ async fn time_to_acknowledge_mitigate_and_resolve_are_in_the_list_and_in_metrics
     assert_eq!(t["time_to_mitigate_seconds"], 20 * 60, "{t}");
     assert_eq!(t["time_to_resolve_seconds"], 60 * 60, "{t}");
     assert!(t["acknowledged_at"].is_string() && t["mitigated_at"].is_string());
-    let metrics = reqwest::get(format!("{}/metrics", w.svc.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     for what in ["acknowledge", "mitigate", "resolve"] {
         let series = format!(
             "responder_incident_time_to_{what}_seconds_bucket{{severity=\"SEV2\",le=\"3600\"}}"

@@ -408,6 +408,43 @@ impl World {
             .collect()
     }
 
+    /// `POST <path>` with `body` as JSON and `bearer` as the agent token.
+    pub async fn post_as(&self, path: &str, bearer: &str, body: &Value) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}{path}", self.svc.url))
+            .bearer_auth(bearer)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /v1/incidents/{id}/timeline`'s entries, with a `diff:read` token.
+    pub async fn timeline(&self, id: i64) -> Vec<Value> {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/incidents/{id}/timeline", self.svc.url))
+            .bearer_auth(token("diff:read"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["incident"], id);
+        body["entries"].as_array().unwrap().clone()
+    }
+
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.svc.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, id: &Value, scope: &str) -> (u16, Value) {
         let resp = reqwest::Client::new()
             .get(format!("{}/v1/incidents/{id}", self.svc.url))

@@ -11,15 +11,7 @@ use crate::support::service::agent_token;
 use crate::support::world::{World, token, world};
 
 async fn post_with(w: &World, bearer: &str, body: &Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/agent-runs", w.svc.url))
-        .bearer_auth(bearer)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    w.post_as("/v1/agent-runs", bearer, body).await
 }
 
 async fn post(w: &World, body: &Value) -> (u16, Value) {
@@ -40,18 +32,6 @@ async fn verdict(w: &World, body: &Value) -> Value {
     assert_eq!(status, 200, "{a}");
     assert_eq!(a["run_id"], body["run_id"]);
     a
-}
-
-async fn timeline(w: &World, id: i64) -> Vec<Value> {
-    let resp = reqwest::Client::new()
-        .get(format!("{}/v1/incidents/{id}/timeline", w.svc.url))
-        .bearer_auth(token("incidents:write"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let t: Value = resp.json().await.unwrap();
-    t["entries"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -105,12 +85,7 @@ async fn a_repeated_run_id_answers_the_stored_verdict_and_counts_once() {
     let answers = futures_util::future::join_all(twins).await;
     assert_eq!(answers.iter().filter(|a| a["repeat"] == false).count(), 1);
     assert!(answers.iter().all(|a| a["verdict"] == "passed"));
-    let metrics = reqwest::get(format!("{}/metrics", w.svc.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     let line = metrics
         .lines()
         .find(|l| {
@@ -171,7 +146,7 @@ async fn thirty_runs_nine_infra_errors_declare_one_incident_and_more_add_entries
     }
     assert_eq!(w.app_issues("bug").len(), 1, "no second incident");
     assert_eq!(w.app_issues("rca").len(), 1);
-    let entries = timeline(&w, id).await;
+    let entries = w.timeline(id).await;
     let runs: Vec<&Value> = entries
         .iter()
         .filter(|e| e["kind"] == "agent_runs")
