@@ -32,6 +32,10 @@ use crate::types::RepoName;
 pub const RUNS_SCOPE: &str = "runs:write";
 /// How often stored runs past their retention are deleted, at most.
 const PRUNE_EVERY_MS: i64 = 60_000;
+/// How long a repository's config and runbook are used for runs before GitHub is
+/// asked again: a busy evaluation reports many runs a second, and each would
+/// otherwise wait for a (conditional) GitHub request.
+const CONTEXT_TTL: Duration = Duration::from_secs(30);
 /// The longest agent label on `/metrics` (names are the reporter's: keep series short).
 const METRIC_AGENT: usize = 64;
 
@@ -75,6 +79,8 @@ pub struct AgentRuns {
     /// most runs of an open incident then cost no store write.
     last_entry: Recent<String, i64>,
     last_prune: AtomicI64,
+    /// Each repository's context, for [`CONTEXT_TTL`].
+    contexts: Recent<RepoName, Arc<RepoContext>>,
 }
 
 impl AgentRuns {
@@ -85,6 +91,7 @@ impl AgentRuns {
             rules: Recent::new(1_000, Some(Duration::from_secs(3600))),
             last_entry: Recent::new(10_000, Some(Duration::from_secs(86_400))),
             last_prune: AtomicI64::new(0),
+            contexts: Recent::new(1_000, Some(CONTEXT_TTL)),
         }
     }
 
@@ -100,7 +107,7 @@ impl AgentRuns {
         if let Some(stored) = self.store().agent_run(&repo, &r.run_id).await? {
             return self.repeat(&r, &agent, stored).await;
         }
-        let ctx = self.incidents.context(&r.repo).await?;
+        let ctx = self.context(&r.repo).await?;
         let rules = self.rule_set(&r.repo, &ctx.runbook)?;
         let (name, exit, output) = (r.agent.clone(), r.exit_code, r.output.clone());
         // Linear in the output (at most 1 MiB), but not free: off the async threads.
@@ -165,7 +172,7 @@ impl AgentRuns {
         let (incident, incident_error) = match stored.incident_id {
             Some(id) => (Some(self.incidents.reload(id).await?), None),
             None if classification.verdict == Verdict::InfraError => {
-                let ctx = self.incidents.context(&r.repo).await?;
+                let ctx = self.context(&r.repo).await?;
                 self.follow(&ctx, r, agent, stored.received_at).await
             }
             None => (None, None),
@@ -176,6 +183,25 @@ impl AgentRuns {
             incident_error,
             repeat: true,
         })
+    }
+
+    async fn context(&self, repo: &RepoName) -> Result<Arc<RepoContext>, IncidentError> {
+        if let Some(ctx) = self.contexts.get(repo) {
+            return Ok(ctx);
+        }
+        // One read per repository at a time: a burst's first runs wait for it
+        // rather than each asking GitHub.
+        let _one = self
+            .incidents
+            .locks
+            .lock(&format!("runs-context:{}", repo.full()))
+            .await;
+        if let Some(ctx) = self.contexts.get(repo) {
+            return Ok(ctx);
+        }
+        let ctx = Arc::new(self.incidents.context(repo).await?);
+        self.contexts.insert(repo.clone(), ctx.clone());
+        Ok(ctx)
     }
 
     fn rule_set(&self, repo: &RepoName, runbook: &Runbook) -> Result<Arc<RuleSet>, IncidentError> {

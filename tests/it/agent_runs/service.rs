@@ -348,3 +348,20 @@ async fn runs_past_their_retention_are_deleted() {
         "{a}"
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_runs_reads_the_repository_config_once() {
+    let w = world().await;
+    let before = w.fake.requests().len();
+    let posts = (0..50).map(|i| {
+        let w = &w;
+        async move { verdict(w, &run(&format!("burst{i}"), "codex", 0, CLEAN)).await }
+    });
+    futures_util::future::join_all(posts).await;
+    let calls: Vec<String> = w.fake.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    // The first run reads the config files; the others use them for 30 s.
+    assert!(calls.len() <= 8, "{} GitHub calls: {calls:#?}", calls.len());
+}
