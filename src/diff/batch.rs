@@ -8,12 +8,17 @@
 //! (a missing `refs/pull/N/head` fails that caller, not the batch). The fetch itself
 //! (locks, deadlines, credentials) belongs to the caller's `run`; nothing here
 //! touches git.
+//!
+//! Callers still on their way (looking the PR up on GitHub) can say so first
+//! (`expect`): a fetch about to start waits for them, briefly, so a burst of cold
+//! PRs arriving together shares the first fetch rather than the second.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::error::GitError;
 use crate::types::RepoName;
@@ -24,21 +29,68 @@ pub type BatchOutcome = Result<Vec<String>, GitError>;
 
 type Waiter = (Vec<String>, oneshot::Sender<Result<(), GitError>>);
 
+/// How long a fetch waits at most for callers that said they are coming. Their
+/// lookup is one GitHub round trip begun about when the waiting caller's was: a
+/// caller slower than this (a stalled API call) is not worth holding a fetch for.
+const FOLD_WAIT: Duration = Duration::from_millis(300);
+
 #[derive(Default)]
 struct Queue {
     waiting: Vec<Waiter>,
     running: bool,
+    /// Callers that will ask for a fetch once they know their refspecs.
+    coming: usize,
 }
+
+type Queues = Arc<Mutex<HashMap<RepoName, Queue>>>;
 
 /// Per repository: the callers waiting for the next fetch.
 #[derive(Clone, Default)]
 pub struct FetchBatcher {
-    queues: Arc<Mutex<HashMap<RepoName, Queue>>>,
+    queues: Queues,
+    /// Signalled whenever a coming caller arrives or gives up.
+    arrived: Arc<Notify>,
+}
+
+/// A caller's word that it will fetch `repo` soon; dropping it withdraws it.
+pub struct Coming {
+    queues: Queues,
+    arrived: Arc<Notify>,
+    repo: Option<RepoName>,
+}
+
+impl Drop for Coming {
+    fn drop(&mut self) {
+        if let Some(repo) = self.repo.take() {
+            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(queue) = queues.get_mut(&repo) {
+                queue.coming = queue.coming.saturating_sub(1);
+                if queue.coming == 0 && queue.waiting.is_empty() && !queue.running {
+                    queues.remove(&repo);
+                }
+            }
+            drop(queues);
+            self.arrived.notify_waiters();
+        }
+    }
 }
 
 impl FetchBatcher {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Says a fetch of `repo` is coming: a fetch that starts meanwhile waits (up to
+    /// `FOLD_WAIT`) for this caller's refspecs. Hand the guard to `fetch`, or drop it
+    /// when no fetch is needed after all.
+    pub fn expect(&self, repo: &RepoName) -> Coming {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.entry(repo.clone()).or_default().coming += 1;
+        Coming {
+            queues: self.queues.clone(),
+            arrived: self.arrived.clone(),
+            repo: Some(repo.clone()),
+        }
     }
 
     /// Fetches `refspecs` for `repo` in the next fetch that starts: `run` gets every
@@ -48,6 +100,7 @@ impl FetchBatcher {
         &self,
         repo: &RepoName,
         refspecs: Vec<String>,
+        coming: Option<Coming>,
         run: F,
     ) -> Result<(), GitError>
     where
@@ -59,8 +112,15 @@ impl FetchBatcher {
             let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
             let queue = queues.entry(repo.clone()).or_default();
             queue.waiting.push((refspecs, tx));
+            // The promise is kept: this caller is waiting now, not coming.
+            if let Some(mut c) = coming
+                && c.repo.take().as_ref() == Some(repo)
+            {
+                queue.coming = queue.coming.saturating_sub(1);
+            }
             !std::mem::replace(&mut queue.running, true)
         };
+        self.arrived.notify_waiters();
         if lead {
             let (this, repo) = (self.clone(), repo.clone());
             tokio::spawn(async move { this.drain(repo, run).await });
@@ -82,16 +142,24 @@ impl FetchBatcher {
     {
         // Should this task die mid-fetch (a panic), the repository's queue goes with
         // it: its waiters hear so, and the next caller leads a fetch of its own.
-        let _reset = Reset {
+        let mut reset = Reset {
             queues: self.queues.clone(),
             repo: repo.clone(),
+            armed: true,
         };
         loop {
+            self.wait_for_coming(&repo).await;
             let batch = {
                 let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
                 let queue = queues.entry(repo.clone()).or_default();
                 if queue.waiting.is_empty() {
-                    queues.remove(&repo);
+                    // Under the lock: the next caller sees no fetch running and
+                    // leads one. Callers still coming keep their count.
+                    queue.running = false;
+                    if queue.coming == 0 {
+                        queues.remove(&repo);
+                    }
+                    reset.armed = false;
                     return;
                 }
                 std::mem::take(&mut queue.waiting)
@@ -110,18 +178,53 @@ impl FetchBatcher {
     }
 }
 
-/// Removes a repository's queue when its draining task ends, however it ends.
+impl FetchBatcher {
+    /// Until no caller of `repo` is still coming, or `FOLD_WAIT` has passed.
+    async fn wait_for_coming(&self, repo: &RepoName) {
+        let deadline = tokio::time::Instant::now() + FOLD_WAIT;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            // Registered before looking, so an arrival in between is not missed.
+            arrived.as_mut().enable();
+            let coming = {
+                let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+                queues.get(repo).map_or(0, |q| q.coming)
+            };
+            if coming == 0 || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Ends a repository's queue when its draining task dies (a panic).
 struct Reset {
-    queues: Arc<Mutex<HashMap<RepoName, Queue>>>,
+    queues: Queues,
     repo: RepoName,
+    /// Cleared on a normal end, which leaves the queue as it is under the lock.
+    armed: bool,
 }
 
 impl Drop for Reset {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        // On a normal end the loop removed it already under the same lock; after a
-        // panic, whoever waits is told the fetch ended (their senders drop here).
-        queues.remove(&self.repo);
+        // Whoever waits is told the fetch ended (their senders drop here). Callers
+        // still coming keep their count: the next of them leads a fetch.
+        if let Some(queue) = queues.remove(&self.repo)
+            && queue.coming > 0
+        {
+            queues.insert(
+                self.repo.clone(),
+                Queue {
+                    coming: queue.coming,
+                    ..Queue::default()
+                },
+            );
+        }
     }
 }
 
@@ -183,7 +286,7 @@ mod tests {
         for n in 1..=20 {
             let (b, run) = (batcher.clone(), run.clone());
             calls.push(tokio::spawn(async move {
-                b.fetch(&repo(), pr(n), move |s| run(s)).await
+                b.fetch(&repo(), pr(n), None, move |s| run(s)).await
             }));
             if n == 1 {
                 // The first starts a fetch alone; the other 19 arrive while it runs.
@@ -199,17 +302,58 @@ mod tests {
         assert_eq!(fetches[1].len(), 19);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_waits_for_a_caller_still_coming_but_not_for_ever() {
+        let batcher = FetchBatcher::new();
+        let fetches = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+        let run = {
+            let fetches = fetches.clone();
+            move |specs: Vec<String>| {
+                let fetches = fetches.clone();
+                async move {
+                    fetches.lock().unwrap().push(specs);
+                    Ok(Vec::new())
+                }
+            }
+        };
+        let run = Arc::new(run);
+        // PR 2 says it is coming and arrives 100 ms after PR 1 asks: one fetch.
+        let coming = batcher.expect(&repo());
+        let (b, r) = (batcher.clone(), run.clone());
+        let first = tokio::spawn(async move { b.fetch(&repo(), pr(1), None, move |s| r(s)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = run.clone();
+        batcher
+            .fetch(&repo(), pr(2), Some(coming), move |s| r(s))
+            .await
+            .unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(fetches.lock().unwrap().len(), 1, "{fetches:?}");
+        // PR 3 says it is coming and never arrives: PR 4's fetch goes anyway.
+        let _never = batcher.expect(&repo());
+        let r = run.clone();
+        let started = std::time::Instant::now();
+        batcher
+            .fetch(&repo(), pr(4), None, move |s| r(s))
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= FOLD_WAIT, "{:?}", started.elapsed());
+        assert_eq!(fetches.lock().unwrap().last(), Some(&pr(4)));
+    }
+
     #[tokio::test]
     async fn a_fetch_that_panics_fails_its_waiters_and_the_next_caller_fetches_again() {
         let batcher = FetchBatcher::new();
         let broken = batcher
-            .fetch(&repo(), pr(1), |_specs: Vec<String>| async {
+            .fetch(&repo(), pr(1), None, |_specs: Vec<String>| async {
                 panic!("deliberate")
             })
             .await;
         assert!(broken.is_err());
         let r = repo();
-        let next = batcher.fetch(&r, pr(2), |_specs: Vec<String>| async { Ok(Vec::new()) });
+        let next = batcher.fetch(&r, pr(2), None, |_specs: Vec<String>| async {
+            Ok(Vec::new())
+        });
         let next = tokio::time::timeout(Duration::from_secs(5), next).await;
         assert_eq!(next.expect("the next caller is not stuck"), Ok(()));
     }
@@ -234,7 +378,7 @@ mod tests {
         let run = Arc::new(run);
         let call = |n| {
             let (b, run) = (batcher.clone(), run.clone());
-            tokio::spawn(async move { b.fetch(&repo(), pr(n), move |s| run(s)).await })
+            tokio::spawn(async move { b.fetch(&repo(), pr(n), None, move |s| run(s)).await })
         };
         let first = call(1);
         tokio::task::yield_now().await;

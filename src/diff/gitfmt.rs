@@ -123,6 +123,11 @@ fn idx_object_count(path: &Path) -> Option<u64> {
 /// names no other object in the repository.
 pub fn unique_abbrev(odb: &Odb<'_>, id: Oid, min: usize) -> String {
     let hex = id.to_string();
+    if id.is_zero() {
+        // The missing side of an addition or deletion: no object to look for (and
+        // a miss makes libgit2 rescan the pack directory).
+        return hex[..min.min(hex.len())].to_owned();
+    }
     let mut len = min.min(hex.len());
     while len < hex.len() {
         match odb.exists_prefix(id, len) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::answer::{DiffAnswer, DiffError, Source, Via};
-use super::batch::FetchBatcher;
+use super::batch::{Coming, FetchBatcher};
 use super::cache::{CacheMeta, DiffCache, etag};
 use super::engine;
 use super::error::{GitError, GitErrorKind};
@@ -122,6 +122,10 @@ impl DiffService {
         number: PrNumber,
         via: Via,
     ) -> Result<Arc<DiffAnswer>, DiffError> {
+        // A request bound for the mirror says so before it looks the PR up: a fetch
+        // of the repository starting meanwhile waits for its refspecs, so a burst
+        // of cold PRs shares one negotiation instead of queueing behind the first.
+        let mut coming = (via == Via::Git).then(|| self.batcher.expect(repo));
         let meta = match self.pull(repo, number).await {
             Ok(pr) => Ok(pr),
             Err(GitHubError::NotInstalled { repo }) => {
@@ -130,6 +134,13 @@ impl DiffService {
             Err(e) if via == Via::Api => return Err(DiffError::GitHub(e)),
             Err(e) => Err(e),
         };
+        if let Ok(pr) = &meta
+            && coming.is_none()
+            && via == Via::Auto
+            && beyond_api(pr).is_some()
+        {
+            coming = Some(self.batcher.expect(repo));
+        }
         if let Ok(pr) = &meta
             && let Some(mb) = self.known_merge_base(repo, pr, via).await
             && let Some(answer) = self.cached(repo, number, pr, &mb, via).await
@@ -145,10 +156,9 @@ impl DiffService {
         let this = self.clone();
         let repo = repo.clone();
         self.flights
-            .run(
-                key,
-                async move { this.compute(&repo, number, meta, via).await },
-            )
+            .run(key, async move {
+                this.compute(&repo, number, meta, via, coming).await
+            })
             .await
             .map_err(|e| DiffError::Internal(e.to_string()))?
     }
@@ -332,6 +342,7 @@ impl DiffService {
         number: PrNumber,
         meta: Result<PullRequest, GitHubError>,
         via: Via,
+        coming: Option<Coming>,
     ) -> Flight {
         let predicted = match (&meta, via) {
             (Ok(pr), Via::Auto) => beyond_api(pr),
@@ -354,7 +365,7 @@ impl DiffService {
         };
         tracing::info!(%repo, pr = number.0, reason = %reason, "falling back to the git mirror");
         metrics::counter!("responder_diff_fallbacks_total").increment(1);
-        self.via_git(repo, number, meta.ok(), reason).await
+        self.via_git(repo, number, meta.ok(), reason, coming).await
     }
 
     async fn via_api(
@@ -425,6 +436,7 @@ impl DiffService {
         number: PrNumber,
         pr: Option<PullRequest>,
         reason: String,
+        coming: Option<Coming>,
     ) -> Flight {
         let token = match self.github.git_token(repo).await {
             Ok(t) => t,
@@ -461,7 +473,7 @@ impl DiffService {
         let head_ref = format!("refs/pull/{number}/head");
         let base_ref = format!("refs/heads/{base_branch}");
         let started = Instant::now();
-        let local = match self.fetch(repo, url, token, refspecs).await {
+        let local = match self.fetch(repo, url, token, refspecs, coming).await {
             Ok(()) => {
                 let (mirrors, repo2) = (self.mirrors.clone(), repo.clone());
                 self.pool
@@ -526,6 +538,7 @@ impl DiffService {
         url: String,
         token: Option<crate::types::Secret>,
         refspecs: Vec<String>,
+        coming: Option<Coming>,
     ) -> Result<(), GitError> {
         let (mirrors, pool, repo2) = (self.mirrors.clone(), self.fetches.clone(), repo.clone());
         let run = move |specs: Vec<String>| {
@@ -543,7 +556,12 @@ impl DiffService {
                 within_deadline(&mirrors, &repo, work).await
             }
         };
-        within_deadline(&self.mirrors, repo, self.batcher.fetch(repo, refspecs, run)).await
+        within_deadline(
+            &self.mirrors,
+            repo,
+            self.batcher.fetch(repo, refspecs, coming, run),
+        )
+        .await
     }
     /// Keeps the answer in memory now and writes it to disk after it went out.
     fn store(&self, repo: &RepoName, mb: &Sha, head: &Sha, answer: &Arc<DiffAnswer>) {

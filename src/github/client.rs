@@ -1,6 +1,7 @@
 //! `AppClient`: the `GitHub` trait over GitHub's REST API, as the App (or anonymously
 //! when no App is configured).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +28,19 @@ pub const FILES_CAP: usize = 3000;
 /// have opened a hundred others since.
 pub const MAX_LABELLED_ISSUES: usize = 1000;
 
+/// An installation lookup's answer, shared by the callers that waited for it.
+type Looked = Result<InstallationId, GitHubError>;
+
 pub struct AppClient {
     transport: Transport,
     /// Which installation covers a repository: bounded, and trusted for an hour
     /// (installation events also clear it).
     installations: Recent<RepoName, InstallationId>,
+    /// Installation lookups under way, one gate per repository: a burst of cold
+    /// requests for one repository (fifty PRs at once) asks GitHub, and signs an
+    /// App JWT, once rather than once each. Lookups of other repositories do not
+    /// wait for it.
+    looking_up: std::sync::Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<Option<Looked>>>>>,
     /// `<slug>[bot]`, asked of GitHub once per set of credentials.
     bot_login: tokio::sync::OnceCell<String>,
     /// Config files read before, with the ETag that revalidates them.
@@ -48,6 +57,7 @@ impl AppClient {
         Ok(Self {
             transport: Transport::new(api_url, app, clock, policy)?,
             installations: Recent::new(100_000, Some(Duration::from_secs(3600))),
+            looking_up: std::sync::Mutex::default(),
             bot_login: tokio::sync::OnceCell::new(),
             repo_files: RepoFiles::new(),
         })
@@ -58,6 +68,35 @@ impl AppClient {
         if let Some(id) = self.installations.get(repo) {
             return Ok(id);
         }
+        let gate = {
+            let mut gates = self.looking_up.lock().unwrap_or_else(|e| e.into_inner());
+            gates.entry(repo.clone()).or_default().clone()
+        };
+        let mut turn = gate.lock().await;
+        // Whoever held the gate before has the answer, found or not (a burst for
+        // a repository without the App hears so together, not one after another).
+        let found = match turn.as_ref() {
+            Some(looked) => looked.clone(),
+            None => {
+                // Found by a gate that closed just before this one opened.
+                let looked = match self.installations.get(repo) {
+                    Some(id) => Ok(id),
+                    None => self.look_up_installation(repo).await,
+                };
+                *turn = Some(looked.clone());
+                looked
+            }
+        };
+        drop(turn);
+        let mut gates = self.looking_up.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and ours: nobody else waits at this gate.
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(repo);
+        }
+        found
+    }
+
+    async fn look_up_installation(&self, repo: &RepoName) -> Result<InstallationId, GitHubError> {
         #[derive(Deserialize)]
         struct Installation {
             id: u64,

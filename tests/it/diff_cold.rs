@@ -150,6 +150,63 @@ async fn cold_prs_of_one_repository_waiting_for_its_fetch_share_the_next_one() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_prs_asked_for_together_share_the_first_fetch_even_when_one_lookup_is_slower() {
+    const PRS: u64 = 8;
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = fleet(&tmp.path().join("src"), PRS);
+    let fake = serve(&bare).await;
+    for k in 1..=PRS {
+        fake.add_pull("acme", "fleet", k);
+    }
+    // PR 1's lookup lands well after the others': without waiting for it, the
+    // others' fetch would start first and PR 1 would need a second one.
+    let slow = Fault::Slow(Duration::from_millis(150));
+    fake.fault("GET", "/repos/acme/fleet/pulls/1", slow, 1);
+    let svc = service(&tmp.path().join("data"), &fake);
+    let repo: RepoName = "acme/fleet".parse().unwrap();
+    let calls: Vec<_> = (1..=PRS)
+        .map(|k| {
+            let (svc, repo) = (svc.clone(), repo.clone());
+            tokio::spawn(async move { svc.get(&repo, PrNumber(k), Via::Git).await })
+        })
+        .collect();
+    for (k, call) in (1..=PRS).zip(calls) {
+        let answer = call.await.unwrap().expect("an answer");
+        assert_eq!(answer.unified[..], cli_diff(&bare, k)[..], "PR #{k}");
+    }
+    assert_eq!(fetches(&fake), 1, "{PRS} PRs asked for together");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_prs_of_one_repository_asked_for_together_look_its_installation_up_once() {
+    const PRS: u64 = 8;
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = fleet(&tmp.path().join("src"), PRS);
+    let fake = serve(&bare).await;
+    for k in 1..=PRS {
+        fake.add_pull("acme", "fleet", k);
+    }
+    // Slow enough for every request to miss the cache while the first asks.
+    let slow = Fault::Slow(Duration::from_millis(200));
+    fake.fault("GET", "/repos/acme/fleet/installation", slow, 1000);
+    let svc = service(&tmp.path().join("data"), &fake);
+    let repo: RepoName = "acme/fleet".parse().unwrap();
+    let calls: Vec<_> = (1..=PRS)
+        .map(|k| {
+            let (svc, repo) = (svc.clone(), repo.clone());
+            tokio::spawn(async move { svc.get(&repo, PrNumber(k), Via::Git).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().expect("an answer");
+    }
+    let lookups = count(&fake, |r| {
+        r.method == "GET" && r.path == "/repos/acme/fleet/installation"
+    });
+    assert_eq!(lookups, 1, "installation lookups for {PRS} PRs at once");
+}
+
 #[tokio::test]
 async fn a_missing_pr_in_a_shared_fetch_fails_only_its_own_request() {
     let tmp = tempfile::tempdir().unwrap();
