@@ -210,9 +210,12 @@ impl Store {
         // locks the chosen heads with SKIP LOCKED so instances never claim one twice.
         // A batch's other rows need no lock: they are reached only through its head,
         // and another instance that skipped the head never reaches them.
-        let (hint, lock) = match self.backend {
-            Backend::Sqlite => ("INDEXED BY deliveries_open", ""),
-            Backend::Postgres => ("", "FOR UPDATE SKIP LOCKED"),
+        // Rows already chosen by id are looked up by id: left to itself, SQLite's planner
+        // prefers `deliveries_ready` for their status terms and walks every pending row,
+        // so a claim cost grew with the backlog (8 ms at 20,000).
+        let (hint, by_id, lock) = match self.backend {
+            Backend::Sqlite => ("INDEXED BY deliveries_open", "NOT INDEXED", ""),
+            Backend::Postgres => ("", "", "FOR UPDATE SKIP LOCKED"),
         };
         let open = "status IN ('pending', 'failed', 'running')";
         // Only a process that stopped mid-handler leaves a row open with its attempts
@@ -237,13 +240,13 @@ impl Store {
                  UNION ALL \
                  SELECT id FROM deliveries {hint} WHERE repo IS NULL AND {open}), \
              picked AS ( \
-                 SELECT d.id FROM deliveries d \
+                 SELECT d.id FROM deliveries d {by_id} \
                  WHERE d.id IN (SELECT id FROM heads) \
                    AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3) \
                         OR (d.status = 'running' AND d.lease_until < $3)) \
                  ORDER BY d.id LIMIT $4 {lock}), \
              leaders AS ( \
-                 SELECT d.id, d.repo FROM deliveries d \
+                 SELECT d.id, d.repo FROM deliveries d {by_id} \
                  WHERE d.id IN (SELECT id FROM picked) AND d.repo IS NOT NULL AND {fresh_d}), \
              behind AS ( \
                  SELECT l.id AS head, c.id AS id, \
@@ -294,6 +297,35 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    /// The payloads of `ids` that are at most `max_chars` long, in one read (a batch's
+    /// together, instead of a round trip each); longer ones are left out, to be read
+    /// one at a time with [`Store::delivery_payload`], so memory stays bounded.
+    pub async fn small_payloads(
+        &self,
+        ids: &[i64],
+        max_chars: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (0..ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT id, payload FROM deliveries WHERE id IN ({list}) AND length(payload) <= $1"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(max_chars);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Extends the leases of the deliveries `worker` is handling, `ids` (its

@@ -23,15 +23,21 @@ use super::completions::Completions;
 use super::registry::{Event, HandlerError, Registry};
 use crate::store::{Delivery, DeliveryStatus, Store, now_ms};
 
-/// The least time between two claims that new work (not a finished task) asks for:
-/// under load the inbox commits hundreds of times a second, and a claim for each would
-/// queue in front of those commits on SQLite's one writer connection.
-const MIN_CLAIM_GAP: Duration = Duration::from_millis(10);
+/// While tasks run, the least time between two claims that new work (not a finished
+/// task) asks for: under load the inbox commits hundreds of times a second, and a claim
+/// for each would queue in front of those commits on SQLite's one writer connection
+/// (and mostly find the repository busy). An idle worker claims at once.
+const BUSY_CLAIM_GAP: Duration = Duration::from_millis(50);
 
 /// How long a batch holds successes before recording them: fast handlers share one
 /// write, a slow handler's earlier successes do not wait behind it for long (and are
 /// not run again after a crash).
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
+
+/// Payloads up to this many characters are read with the rest of their batch in one
+/// query; larger ones (GitHub allows 25 MiB) one at a time. Bounds what a batch holds:
+/// `batch` × this.
+const PREFETCH_MAX_CHARS: i64 = 64 * 1024;
 
 /// What became of one delivery of a batch.
 enum Outcome {
@@ -98,7 +104,7 @@ impl Worker {
         // The deliveries in flight, by task: the heartbeat renews exactly these.
         let mut in_flight: HashMap<task::Id, Vec<i64>> = HashMap::new();
         let mut gauge_at = Instant::now() - Duration::from_secs(1);
-        let mut claimed_at = Instant::now() - MIN_CLAIM_GAP;
+        let mut claimed_at = Instant::now() - BUSY_CLAIM_GAP;
         let mut heartbeat = tokio::time::interval(this.config.lease / 3);
         // Polled only while handlers run: after an idle spell, one renewal, not a burst.
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -155,7 +161,9 @@ impl Worker {
             };
             tokio::select! {
                 _ = this.work_ready.notified() => {
-                    tokio::time::sleep_until((claimed_at + MIN_CLAIM_GAP).into()).await;
+                    if !tasks.is_empty() {
+                        tokio::time::sleep_until((claimed_at + BUSY_CLAIM_GAP).into()).await;
+                    }
                 }
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     let task = match &done {
@@ -244,12 +252,14 @@ impl Worker {
     async fn process_batch(&self, batch: Vec<Delivery>, shutdown: watch::Receiver<bool>) {
         let mut done = Vec::new();
         let mut held_since = Instant::now();
+        let mut payloads = self.prefetch(&batch).await;
         let mut rest = batch.into_iter();
         while let Some(delivery) = rest.next() {
             if *shutdown.borrow() {
                 break;
             }
-            match self.process(&delivery).await {
+            let payload = payloads.remove(&delivery.id);
+            match self.process(&delivery, payload).await {
                 Outcome::Done => {
                     if done.is_empty() {
                         held_since = Instant::now();
@@ -273,6 +283,26 @@ impl Worker {
         self.record_done(done).await;
     }
 
+    /// The payloads the batch's handlers will need, read together; a failed read only
+    /// means each is read when its turn comes.
+    async fn prefetch(&self, batch: &[Delivery]) -> HashMap<i64, String> {
+        let wanted: Vec<i64> = batch
+            .iter()
+            .filter(|d| self.registry.handles(&d.event, d.action.as_deref()))
+            .map(|d| d.id)
+            .collect();
+        if wanted.len() < 2 {
+            return HashMap::new();
+        }
+        match self.store.small_payloads(&wanted, PREFETCH_MAX_CHARS).await {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a batch's payloads together");
+                HashMap::new()
+            }
+        }
+    }
+
     async fn record_done(&self, ids: Vec<i64>) {
         if ids.is_empty() {
             return;
@@ -287,7 +317,7 @@ impl Worker {
 
     /// Runs one delivery's handlers; records a failure (a success is the batch's to
     /// record).
-    async fn process(&self, delivery: &Delivery) -> Outcome {
+    async fn process(&self, delivery: &Delivery, payload: Option<String>) -> Outcome {
         let span = tracing::info_span!(
             "delivery",
             delivery = %delivery.delivery_id,
@@ -298,7 +328,7 @@ impl Worker {
         );
         async {
             let started = Instant::now();
-            let result = AssertUnwindSafe(self.dispatch(delivery))
+            let result = AssertUnwindSafe(self.dispatch(delivery, payload))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| Err(HandlerError::Retry(panic_message(&*panic))));
@@ -311,7 +341,11 @@ impl Worker {
         .await
     }
 
-    async fn dispatch(&self, delivery: &Delivery) -> Result<usize, HandlerError> {
+    async fn dispatch(
+        &self,
+        delivery: &Delivery,
+        payload: Option<String>,
+    ) -> Result<usize, HandlerError> {
         // Nobody listens: done, without reading a payload of up to 25 MiB.
         if !self
             .registry
@@ -319,11 +353,16 @@ impl Worker {
         {
             return Ok(0);
         }
-        let text = self
-            .store
-            .delivery_payload(delivery.id)
-            .await
-            .map_err(|e| HandlerError::Retry(format!("could not read the stored payload: {e}")))?;
+        let text = match payload {
+            Some(text) => text,
+            None => self
+                .store
+                .delivery_payload(delivery.id)
+                .await
+                .map_err(|e| {
+                    HandlerError::Retry(format!("could not read the stored payload: {e}"))
+                })?,
+        };
         let payload = serde_json::from_str(&text)
             .map_err(|e| HandlerError::Fatal(format!("stored payload is not JSON: {e}")))?;
         let event = Event::from_delivery(
