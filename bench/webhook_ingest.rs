@@ -8,7 +8,8 @@
 //! worker draining the inbox beside it (`INGEST_ONLY=1` skips the second). Probot
 //! needs `npm` and `node` on PATH: probot@14 is installed once into
 //! `target/probot-bench/` and reused; without npm the row says why it is missing.
-//! `REPOS=N` spreads the deliveries over N repositories (default 1: the worker's
+//! Probot logs at `error` unless `PROBOT_LOG_LEVEL` says otherwise (its output goes to
+//! /dev/null). `REPOS=N` spreads the deliveries over N repositories (default 1: the worker's
 //! strictly serial worst case, every delivery in one repository's order).
 
 use std::path::{Path, PathBuf};
@@ -254,9 +255,13 @@ async fn start_probot() -> Result<(Child, String), String> {
         .env("WEBHOOK_SECRET", SECRET)
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
-        // Production mode and error-level logs: what a deployment would run.
+        // Production mode. Error-level logs by default, as Responder logs nothing here
+        // (no subscriber); `PROBOT_LOG_LEVEL=info` is Probot's own default.
         .env("NODE_ENV", "production")
-        .env("LOG_LEVEL", "error")
+        .env(
+            "LOG_LEVEL",
+            std::env::var("PROBOT_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
