@@ -279,6 +279,10 @@ impl Worker {
             if !done.is_empty() && held_since.elapsed() >= FLUSH_AFTER {
                 self.record_done(std::mem::take(&mut done)).await;
             }
+            // With its payloads read ahead, a batch of quick handlers would otherwise
+            // run end to end without an await, holding one of the runtime's threads
+            // while webhook requests wait behind it.
+            tokio::task::yield_now().await;
         }
         self.record_done(done).await;
     }
