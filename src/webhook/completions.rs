@@ -1,11 +1,12 @@
-//! Groups "delivery done" writes: handlers finishing together share one UPDATE, so a
-//! busy worker does not queue a write per delivery in front of the inbox's commits.
+//! Groups "delivery done" writes: batches (and handlers) finishing together share one
+//! UPDATE, so a busy worker does not queue a write per delivery in front of the
+//! inbox's commits.
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::Store;
 
-type Done = (i64, oneshot::Sender<Result<(), String>>);
+type Done = (Vec<i64>, oneshot::Sender<Result<(), String>>);
 
 #[derive(Clone)]
 pub struct Completions {
@@ -18,7 +19,7 @@ impl Completions {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
-                let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+                let ids: Vec<i64> = batch.iter().flat_map(|(ids, _)| ids).copied().collect();
                 let result = store
                     .complete_deliveries(&ids)
                     .await
@@ -31,11 +32,14 @@ impl Completions {
         Self { tx }
     }
 
-    /// Returns once the delivery is recorded as done.
-    pub async fn done(&self, id: i64) -> Result<(), String> {
+    /// Returns once the deliveries are recorded as done.
+    pub async fn done(&self, ids: Vec<i64>) -> Result<(), String> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send((id, reply))
+            .send((ids, reply))
             .await
             .map_err(|_| "the completion writer stopped".to_string())?;
         answer

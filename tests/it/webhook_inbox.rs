@@ -630,3 +630,187 @@ async fn a_lock_held_by_another_instance_is_busy_not_missing() {
         .await
         .unwrap();
 }
+
+/// The store the flow tests run on: SQLite, or PostgreSQL under
+/// `RESPONDER_TEST_DATABASE=postgres`.
+async fn flow_store(dir: &std::path::Path) -> responder::store::Store {
+    let url = crate::support::service::test_args(dir)
+        .database_url
+        .unwrap_or_else(|| format!("sqlite://{}/t.db", dir.display()));
+    responder::store::Store::connect(&url).await.unwrap()
+}
+
+fn ids(claimed: &[responder::store::Delivery]) -> Vec<&str> {
+    claimed.iter().map(|d| d.delivery_id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_batch_claim_takes_a_run_of_fresh_deliveries_of_each_repository_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = flow_store(tmp.path()).await;
+    store
+        .insert_deliveries(&[
+            inbox_row("a1", "acme/a"),
+            inbox_row("b1", "acme/b"),
+            inbox_row("a2", "acme/a"),
+            inbox_row("a3", "acme/a"),
+            inbox_row("b2", "acme/b"),
+        ])
+        .await
+        .unwrap();
+    let claimed = store.claim_batches("w", 10, 2, 30_000, 8).await.unwrap();
+    assert_eq!(ids(&claimed), ["a1", "b1", "a2", "b2"], "{claimed:?}");
+    assert!(
+        claimed
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Running && d.attempts == 1),
+        "{claimed:?}"
+    );
+    // a2 waits behind a failure of a1: handed back, it counts no attempt and is fresh
+    // again, so it rides in the next batch with a3.
+    let row = |id: &str| claimed.iter().find(|d| d.delivery_id == id).unwrap().id;
+    assert_eq!(store.release_claimed("w", &[row("a2")]).await.unwrap(), 1);
+    let a2 = store.delivery("a2").await.unwrap().unwrap();
+    assert_eq!((a2.status, a2.attempts), (DeliveryStatus::Pending, 0));
+    assert!(
+        store
+            .claim_batches("w", 10, 8, 30_000, 8)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .complete_deliveries(&[row("a1"), row("b1"), row("b2")])
+        .await
+        .unwrap();
+    let claimed = store.claim_batches("w", 10, 8, 30_000, 8).await.unwrap();
+    assert_eq!(ids(&claimed), ["a2", "a3"], "{claimed:?}");
+    assert!(claimed.iter().all(|d| d.attempts == 1), "{claimed:?}");
+}
+
+#[tokio::test]
+async fn a_crashed_batch_charges_the_crash_to_the_delivery_that_was_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = flow_store(tmp.path()).await;
+    store
+        .insert_deliveries(&[
+            inbox_row("kills", "a/b"),
+            inbox_row("innocent", "a/b"),
+            inbox_row("last", "a/b"),
+        ])
+        .await
+        .unwrap();
+    // Leases already over: each claim is another process taking over from a dead one.
+    let expired = -1_000;
+    let claimed = store.claim_batches("w1", 10, 8, expired, 2).await.unwrap();
+    assert_eq!(ids(&claimed), ["kills", "innocent", "last"]);
+    // Left over by a crash, the head is a suspect: claimed alone, nothing behind it.
+    let claimed = store.claim_batches("w2", 10, 8, expired, 2).await.unwrap();
+    assert_eq!(ids(&claimed), ["kills"]);
+    assert_eq!(claimed[0].attempts, 2);
+    let claimed = store.claim_batches("w3", 10, 8, expired, 2).await.unwrap();
+    assert_eq!(ids(&claimed), ["kills"]);
+    assert_eq!(claimed[0].status, DeliveryStatus::Dead);
+    // The deliveries queued behind it were charged once (the batch that crashed) and
+    // still run, each alone, within their budget.
+    let claimed = store.claim_batches("w4", 10, 8, 30_000, 2).await.unwrap();
+    assert_eq!(ids(&claimed), ["innocent"]);
+    assert_eq!(
+        (claimed[0].status, claimed[0].attempts),
+        (DeliveryStatus::Running, 2)
+    );
+    store.complete_deliveries(&[claimed[0].id]).await.unwrap();
+    let claimed = store.claim_batches("w4", 10, 8, 30_000, 2).await.unwrap();
+    assert_eq!(ids(&claimed), ["last"]);
+    assert_eq!(claimed[0].status, DeliveryStatus::Running);
+}
+
+/// Fails `flaky` once; makes `first` slow (so the others queue up behind it and are
+/// claimed together); notes, as `a1` runs, whether `a3` is already claimed.
+struct BatchProbe {
+    calls: std::sync::Mutex<Vec<String>>,
+    failed: std::sync::atomic::AtomicBool,
+    store: std::sync::OnceLock<responder::store::Store>,
+}
+
+#[async_trait::async_trait]
+impl responder::webhook::Handler for BatchProbe {
+    async fn handle(
+        &self,
+        event: &responder::webhook::Event,
+    ) -> Result<(), responder::webhook::HandlerError> {
+        let id = event.delivery_id.as_str();
+        self.calls.lock().unwrap().push(id.to_string());
+        match id {
+            "first" => tokio::time::sleep(Duration::from_millis(500)).await,
+            "a1" => {
+                let store = self.store.get().expect("store set");
+                let a3 = store.delivery("a3").await.unwrap().unwrap();
+                self.calls
+                    .lock()
+                    .unwrap()
+                    .push(format!("a3 {}", a3.status.as_str()));
+            }
+            "flaky" if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) => {
+                return Err(responder::webhook::HandlerError::Retry(
+                    "injected failure".into(),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failure_in_a_batch_is_retried_before_the_deliveries_behind_it_and_the_rest_complete() {
+    let probe = Arc::new(BatchProbe {
+        calls: Default::default(),
+        failed: false.into(),
+        store: Default::default(),
+    });
+    let p = probe.clone();
+    let svc = TestService::start(move |s| {
+        s.registry.on("issues", p);
+    })
+    .await;
+    probe.store.set(svc.store.clone()).unwrap();
+    let body = webhook_fixture("issues.opened");
+    svc.deliver("issues", "first", &body).await;
+    // Once `first` runs, the rest queue up behind it in its repository.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !probe.calls.lock().unwrap().is_empty()
+        })
+        .await
+    );
+    for id in ["a1", "flaky", "a3"] {
+        svc.deliver("issues", id, &body).await;
+    }
+    let store = svc.store.clone();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let all = store.list_deliveries(None, 10).await.unwrap();
+            all.len() == 4 && all.iter().all(|d| d.status == DeliveryStatus::Done)
+        })
+        .await,
+        "{:?}",
+        store.list_deliveries(None, 10).await.unwrap()
+    );
+    let calls = probe.calls.lock().unwrap().clone();
+    // a1, flaky and a3 came in one claim (a3 was running while a1 ran); flaky's
+    // failure handed a3 back to wait for flaky's retry.
+    assert_eq!(
+        calls,
+        ["first", "a1", "a3 running", "flaky", "flaky", "a3"],
+        "{calls:?}"
+    );
+    let attempts = |id: &'static str| {
+        let store = store.clone();
+        async move { store.delivery(id).await.unwrap().unwrap().attempts }
+    };
+    assert_eq!(attempts("a1").await, 1);
+    assert_eq!(attempts("flaky").await, 2);
+    // Handed back unattempted, then claimed once more.
+    assert_eq!(attempts("a3").await, 1);
+}
