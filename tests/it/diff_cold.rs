@@ -117,31 +117,43 @@ fn fleet(dir: &Path, n: u64) -> PathBuf {
     b.publish()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cold_prs_of_one_repository_waiting_for_its_fetch_share_the_next_one() {
-    const PRS: u64 = 12;
-    let tmp = tempfile::tempdir().unwrap();
-    let bare = fleet(&tmp.path().join("src"), PRS);
+/// `n` PRs of `acme/fleet` (see [`fleet`]) behind a fake GitHub that knows them.
+async fn fleet_fake(dir: &Path, n: u64) -> (PathBuf, FakeGitHub) {
+    let bare = fleet(&dir.join("src"), n);
     let fake = serve(&bare).await;
-    for k in 1..=PRS {
+    for k in 1..=n {
         fake.add_pull("acme", "fleet", k);
     }
-    // Each fetch takes long enough for every other request to queue behind it.
-    let slow = Fault::Slow(Duration::from_millis(700));
-    fake.fault("GET", "/acme/fleet.git/info/refs", slow, 1000);
-    let svc = service(&tmp.path().join("data"), &fake);
+    (bare, fake)
+}
+
+/// Asks for PRs 1..=`n` of `acme/fleet` at once, through git; each answer must be
+/// the git CLI's diff of that PR.
+async fn ask_all_at_once(svc: &Arc<DiffService>, bare: &Path, n: u64) {
     let repo: RepoName = "acme/fleet".parse().unwrap();
-    let calls: Vec<_> = (1..=PRS)
+    let calls: Vec<_> = (1..=n)
         .map(|k| {
             let (svc, repo) = (svc.clone(), repo.clone());
             tokio::spawn(async move { svc.get(&repo, PrNumber(k), Via::Git).await })
         })
         .collect();
-    for (k, call) in (1..=PRS).zip(calls) {
+    for (k, call) in (1..=n).zip(calls) {
         let answer = call.await.unwrap().expect("an answer");
         assert_eq!(answer.number, k);
-        assert_eq!(answer.unified[..], cli_diff(&bare, k)[..], "PR #{k}");
+        assert_eq!(answer.unified[..], cli_diff(bare, k)[..], "PR #{k}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_prs_of_one_repository_waiting_for_its_fetch_share_the_next_one() {
+    const PRS: u64 = 12;
+    let tmp = tempfile::tempdir().unwrap();
+    let (bare, fake) = fleet_fake(tmp.path(), PRS).await;
+    // Each fetch takes long enough for every other request to queue behind it.
+    let slow = Fault::Slow(Duration::from_millis(700));
+    fake.fault("GET", "/acme/fleet.git/info/refs", slow, 1000);
+    let svc = service(&tmp.path().join("data"), &fake);
+    ask_all_at_once(&svc, &bare, PRS).await;
     let fetched = fetches(&fake);
     eprintln!("{PRS} cold PRs at once: {fetched} fetches");
     assert!(
@@ -154,27 +166,13 @@ async fn cold_prs_of_one_repository_waiting_for_its_fetch_share_the_next_one() {
 async fn cold_prs_asked_for_together_share_the_first_fetch_even_when_one_lookup_is_slower() {
     const PRS: u64 = 8;
     let tmp = tempfile::tempdir().unwrap();
-    let bare = fleet(&tmp.path().join("src"), PRS);
-    let fake = serve(&bare).await;
-    for k in 1..=PRS {
-        fake.add_pull("acme", "fleet", k);
-    }
+    let (bare, fake) = fleet_fake(tmp.path(), PRS).await;
     // PR 1's lookup lands well after the others': without waiting for it, the
     // others' fetch would start first and PR 1 would need a second one.
     let slow = Fault::Slow(Duration::from_millis(150));
     fake.fault("GET", "/repos/acme/fleet/pulls/1", slow, 1);
     let svc = service(&tmp.path().join("data"), &fake);
-    let repo: RepoName = "acme/fleet".parse().unwrap();
-    let calls: Vec<_> = (1..=PRS)
-        .map(|k| {
-            let (svc, repo) = (svc.clone(), repo.clone());
-            tokio::spawn(async move { svc.get(&repo, PrNumber(k), Via::Git).await })
-        })
-        .collect();
-    for (k, call) in (1..=PRS).zip(calls) {
-        let answer = call.await.unwrap().expect("an answer");
-        assert_eq!(answer.unified[..], cli_diff(&bare, k)[..], "PR #{k}");
-    }
+    ask_all_at_once(&svc, &bare, PRS).await;
     assert_eq!(fetches(&fake), 1, "{PRS} PRs asked for together");
 }
 
@@ -182,25 +180,12 @@ async fn cold_prs_asked_for_together_share_the_first_fetch_even_when_one_lookup_
 async fn cold_prs_of_one_repository_asked_for_together_look_its_installation_up_once() {
     const PRS: u64 = 8;
     let tmp = tempfile::tempdir().unwrap();
-    let bare = fleet(&tmp.path().join("src"), PRS);
-    let fake = serve(&bare).await;
-    for k in 1..=PRS {
-        fake.add_pull("acme", "fleet", k);
-    }
+    let (bare, fake) = fleet_fake(tmp.path(), PRS).await;
     // Slow enough for every request to miss the cache while the first asks.
     let slow = Fault::Slow(Duration::from_millis(200));
     fake.fault("GET", "/repos/acme/fleet/installation", slow, 1000);
     let svc = service(&tmp.path().join("data"), &fake);
-    let repo: RepoName = "acme/fleet".parse().unwrap();
-    let calls: Vec<_> = (1..=PRS)
-        .map(|k| {
-            let (svc, repo) = (svc.clone(), repo.clone());
-            tokio::spawn(async move { svc.get(&repo, PrNumber(k), Via::Git).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().expect("an answer");
-    }
+    ask_all_at_once(&svc, &bare, PRS).await;
     let lookups = count(&fake, |r| {
         r.method == "GET" && r.path == "/repos/acme/fleet/installation"
     });
@@ -210,10 +195,7 @@ async fn cold_prs_of_one_repository_asked_for_together_look_its_installation_up_
 #[tokio::test]
 async fn a_missing_pr_in_a_shared_fetch_fails_only_its_own_request() {
     let tmp = tempfile::tempdir().unwrap();
-    let bare = fleet(&tmp.path().join("src"), 2);
-    let fake = serve(&bare).await;
-    fake.add_pull("acme", "fleet", 1);
-    fake.add_pull("acme", "fleet", 2);
+    let (_bare, fake) = fleet_fake(tmp.path(), 2).await;
     let slow = Fault::Slow(Duration::from_millis(500));
     fake.fault("GET", "/acme/fleet.git/info/refs", slow, 1000);
     let svc = service(&tmp.path().join("data"), &fake);
@@ -232,9 +214,7 @@ async fn a_missing_pr_in_a_shared_fetch_fails_only_its_own_request() {
 #[tokio::test]
 async fn an_answer_reaches_the_disk_cache_after_it_went_out_and_serves_the_next_process() {
     let tmp = tempfile::tempdir().unwrap();
-    let bare = fleet(&tmp.path().join("src"), 1);
-    let fake = serve(&bare).await;
-    fake.add_pull("acme", "fleet", 1);
+    let (_bare, fake) = fleet_fake(tmp.path(), 1).await;
     let data = tmp.path().join("data");
     let repo: RepoName = "acme/fleet".parse().unwrap();
     let first = service(&data, &fake);
