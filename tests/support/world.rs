@@ -375,28 +375,13 @@ impl World {
     }
 
     pub async fn api_as(&self, body: &Value, scope: &str) -> (u16, Value) {
-        let token = token(scope);
-        let resp = reqwest::Client::new()
-            .post(format!("{}/v1/incidents", self.svc.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
+        self.post_as("/v1/incidents", &token(scope), body).await
     }
 
     /// `GET /v1/incidents?<query>` with a token of `scope`.
     pub async fn list(&self, query: &str, scope: &str) -> (u16, Value) {
-        let resp = reqwest::Client::new()
-            .get(format!("{}/v1/incidents?{query}", self.svc.url))
-            .bearer_auth(token(scope))
-            .send()
+        self.get_as(&format!("/v1/incidents?{query}"), &token(scope))
             .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
     }
 
     /// Issues labelled `label`, oldest first.
@@ -423,14 +408,10 @@ impl World {
 
     /// `GET /v1/incidents/{id}/timeline`'s entries, with a `diff:read` token.
     pub async fn timeline(&self, id: i64) -> Vec<Value> {
-        let resp = reqwest::Client::new()
-            .get(format!("{}/v1/incidents/{id}/timeline", self.svc.url))
-            .bearer_auth(token("diff:read"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let body: Value = resp.json().await.unwrap();
+        let (status, body) = self
+            .get_as(&format!("/v1/incidents/{id}/timeline"), &token("diff:read"))
+            .await;
+        assert_eq!(status, 200, "{body}");
         assert_eq!(body["incident"], id);
         body["entries"].as_array().unwrap().clone()
     }
@@ -446,13 +427,19 @@ impl World {
     }
 
     pub async fn get(&self, id: &Value, scope: &str) -> (u16, Value) {
+        self.get_as(&format!("/v1/incidents/{id}"), &token(scope))
+            .await
+    }
+
+    /// `GET <path>` with `bearer` as the agent token.
+    pub async fn get_as(&self, path: &str, bearer: &str) -> (u16, Value) {
         let resp = reqwest::Client::new()
-            .get(format!("{}/v1/incidents/{id}", self.svc.url))
-            .bearer_auth(token(scope))
+            .get(format!("{}{path}", self.svc.url))
+            .bearer_auth(bearer)
             .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 }
