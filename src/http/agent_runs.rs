@@ -88,10 +88,20 @@ pub async fn report(
         .parse()
         .map_err(|e| unprocessable("invalid_repo", format!("repo: {e}")))?;
     auth.require(&repo, RUNS_SCOPE)?;
-    check_name("run_id", &b.run_id, MAX_RUN_ID, |c| !c.is_control())?;
-    check_name("agent", &b.agent, MAX_AGENT, |c| {
-        c.is_alphanumeric() || " ._:/@+-".contains(c)
-    })?;
+    check_name(
+        "run_id",
+        &b.run_id,
+        MAX_RUN_ID,
+        "without control characters",
+        |c| !c.is_control(),
+    )?;
+    check_name(
+        "agent",
+        &b.agent,
+        MAX_AGENT,
+        "letters, digits, spaces and . _ : / @ + -",
+        |c| c.is_alphanumeric() || " ._:/@+-".contains(c),
+    )?;
     // The repository's runbook holds the rules: read as the App.
     state.require_app()?;
     let run_id = b.run_id.trim().to_string();
@@ -108,24 +118,20 @@ pub async fn report(
     Ok(Json(json(run_id, answer)))
 }
 
+/// 422 unless `value`, trimmed, is 1 to `max` characters that are all `allowed`
+/// (`which` says which, in the message).
 fn check_name(
     field: &str,
     value: &str,
     max: usize,
+    which: &str,
     allowed: impl Fn(char) -> bool,
 ) -> Result<(), ApiError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max || !v.chars().all(allowed) {
         return Err(unprocessable(
             "invalid_run",
-            format!(
-                "{field} must be 1 to {max} characters{}",
-                if field == "agent" {
-                    ": letters, digits, spaces and . _ : / @ + -"
-                } else {
-                    ", without control characters"
-                }
-            ),
+            format!("{field} must be 1 to {max} characters, {which}"),
         ));
     }
     Ok(())

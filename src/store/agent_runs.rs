@@ -25,8 +25,6 @@ pub struct NewAgentRun {
 /// A stored run: what a repeat of its `run_id` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAgentRun {
-    pub agent: String,
-    pub verdict: String,
     pub classification: String,
     pub incident_id: Option<i64>,
     pub received_at: i64,
@@ -85,7 +83,7 @@ impl Store {
     ) -> Result<Option<StoredAgentRun>, StoreError> {
         // From the writer: a repeat right after the first answer must see it.
         let row = sqlx::query(
-            "SELECT agent, verdict, classification, incident_id, received_at FROM agent_runs \
+            "SELECT classification, incident_id, received_at FROM agent_runs \
              WHERE repo = $1 AND run_id = $2",
         )
         .bind(repo)
@@ -94,8 +92,6 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(StoredAgentRun {
-            agent: row.try_get("agent")?,
-            verdict: row.try_get("verdict")?,
             classification: row.try_get("classification")?,
             incident_id: row.try_get("incident_id")?,
             received_at: row.try_get("received_at")?,

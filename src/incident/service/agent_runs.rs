@@ -15,13 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::{IncidentError, IncidentKey, IncidentService, NewDeclaration, RepoContext};
 use crate::agent_token::Agent;
 use crate::incident::agent_runs::{Spike, declaration, entry_text};
 use crate::incident::model::{EventKind, IncidentStatus};
-use crate::incident::runbook::Runbook;
 use crate::recent::Recent;
 use crate::runs::detection::{Detection, WindowCounts};
 use crate::runs::{Classification, RuleSet, Verdict, classify};
@@ -72,15 +69,19 @@ pub struct AgentRuns {
     incidents: Arc<IncidentService>,
     /// How long runs are kept (and counted).
     retention: Duration,
-    /// Compiled rule sets by repository and the rules' digest: a repository's
-    /// rules are compiled once per change, not per run.
-    rules: Recent<(RepoName, [u8; 32]), Arc<RuleSet>>,
     /// When this process last wrote (or saw written) each agent's timeline entry:
     /// most runs of an open incident then cost no store write.
     last_entry: Recent<String, i64>,
     last_prune: AtomicI64,
-    /// Each repository's context, for [`CONTEXT_TTL`].
-    contexts: Recent<RepoName, Arc<RepoContext>>,
+    /// Each repository's context and rules, for [`CONTEXT_TTL`].
+    contexts: Recent<RepoName, Arc<RunContext>>,
+}
+
+/// What runs of one repository are judged with: its context (config, runbook) and
+/// the runbook's output rules, compiled once per read rather than once per run.
+struct RunContext {
+    ctx: RepoContext,
+    rules: Arc<RuleSet>,
 }
 
 impl AgentRuns {
@@ -88,7 +89,6 @@ impl AgentRuns {
         Self {
             incidents,
             retention,
-            rules: Recent::new(1_000, Some(Duration::from_secs(3600))),
             last_entry: Recent::new(10_000, Some(Duration::from_secs(86_400))),
             last_prune: AtomicI64::new(0),
             contexts: Recent::new(1_000, Some(CONTEXT_TTL)),
@@ -101,15 +101,17 @@ impl AgentRuns {
 
     /// Classifies, stores and counts one run; a repeat of its `run_id` answers the
     /// stored verdict.
-    pub async fn report(&self, r: RunReport) -> Result<RunAnswer, IncidentError> {
+    pub async fn report(&self, mut r: RunReport) -> Result<RunAnswer, IncidentError> {
         let repo = r.repo.full();
         let agent = r.agent.to_lowercase();
         if let Some(stored) = self.store().agent_run(&repo, &r.run_id).await? {
             return self.repeat(&r, &agent, stored).await;
         }
-        let ctx = self.context(&r.repo).await?;
-        let rules = self.rule_set(&r.repo, &ctx.runbook)?;
-        let (name, exit, output) = (r.agent.clone(), r.exit_code, r.output.clone());
+        let run = self.context(&r.repo).await?;
+        let rules = run.rules.clone();
+        // Moved, not copied: it may be a MiB, and only the classifier reads it.
+        let output = std::mem::take(&mut r.output);
+        let (name, exit) = (r.agent.clone(), r.exit_code);
         // Linear in the output (at most 1 MiB), but not free: off the async threads.
         let c = tokio::task::spawn_blocking(move || {
             classify(&rules, Some(&name), exit, output.as_bytes())
@@ -143,7 +145,7 @@ impl AgentRuns {
         tracing::info!(repo = %r.repo, agent = %agent, run = %r.run_id, verdict = %c.verdict, "agent run classified");
         self.prune(now).await;
         let (incident, incident_error) = match c.verdict {
-            Verdict::InfraError => self.follow(&ctx, &r, &agent, now).await,
+            Verdict::InfraError => self.follow(&run.ctx, &r, &agent, now).await,
             _ => (None, None),
         };
         Ok(RunAnswer {
@@ -172,8 +174,8 @@ impl AgentRuns {
         let (incident, incident_error) = match stored.incident_id {
             Some(id) => (Some(self.incidents.reload(id).await?), None),
             None if classification.verdict == Verdict::InfraError => {
-                let ctx = self.context(&r.repo).await?;
-                self.follow(&ctx, r, agent, stored.received_at).await
+                let run = self.context(&r.repo).await?;
+                self.follow(&run.ctx, r, agent, stored.received_at).await
             }
             None => (None, None),
         };
@@ -185,7 +187,7 @@ impl AgentRuns {
         })
     }
 
-    async fn context(&self, repo: &RepoName) -> Result<Arc<RepoContext>, IncidentError> {
+    async fn context(&self, repo: &RepoName) -> Result<Arc<RunContext>, IncidentError> {
         if let Some(ctx) = self.contexts.get(repo) {
             return Ok(ctx);
         }
@@ -199,25 +201,18 @@ impl AgentRuns {
         if let Some(ctx) = self.contexts.get(repo) {
             return Ok(ctx);
         }
-        let ctx = Arc::new(self.incidents.context(repo).await?);
-        self.contexts.insert(repo.clone(), ctx.clone());
-        Ok(ctx)
-    }
-
-    fn rule_set(&self, repo: &RepoName, runbook: &Runbook) -> Result<Arc<RuleSet>, IncidentError> {
-        let json = serde_json::to_vec(&runbook.output_rules).expect("rules serialise");
-        let key = (repo.clone(), Sha256::digest(&json).into());
-        if let Some(set) = self.rules.get(&key) {
-            return Ok(set);
-        }
+        let ctx = self.incidents.context(repo).await?;
         // A parsed runbook's rules compiled once already; this cannot fail but says so.
-        let set = Arc::new(
-            runbook
-                .rule_set()
-                .map_err(|e| IncidentError::User(e.to_string()))?,
-        );
-        self.rules.insert(key, set.clone());
-        Ok(set)
+        let rules = ctx
+            .runbook
+            .rule_set()
+            .map_err(|e| IncidentError::User(e.to_string()))?;
+        let run = Arc::new(RunContext {
+            ctx,
+            rules: Arc::new(rules),
+        });
+        self.contexts.insert(repo.clone(), run.clone());
+        Ok(run)
     }
 
     /// Deletes runs past their retention, at most once a minute per process.
