@@ -365,3 +365,34 @@ async fn a_burst_of_runs_reads_the_repository_config_once() {
     // The first run reads the config files; the others use them for 30 s.
     assert!(calls.len() <= 8, "{} GitHub calls: {calls:#?}", calls.len());
 }
+
+#[tokio::test]
+async fn a_broken_runbook_is_a_clear_error_and_the_service_goes_on() {
+    // A rule whose pattern does not compile, and one that would match every line.
+    let runbook = format!(
+        "{}\n[[output_rules]]\nname = \"bad\"\npattern = '(unclosed'\nverdict = \"infra_error\"\nmeaning = \"x\"\nsample = \"x\"\n\n[[output_rules]]\nname = \"all\"\npattern = '.*'\nverdict = \"infra_error\"\nmeaning = \"x\"\nsample = \"x\"\n",
+        responder::incident::runbook::DEFAULT_RUNBOOK
+    );
+    let w =
+        crate::support::world::world_with(&[(".github/responder/runbook.toml", &runbook)]).await;
+    let (status, a) = post(&w, &run("h1", "codex", 0, CLEAN)).await;
+    assert_eq!(
+        (status, a["error"].as_str()),
+        (422, Some("repo_config")),
+        "{a}"
+    );
+    let message = a["message"].as_str().unwrap();
+    assert!(
+        message.contains(".github/responder/runbook.toml"),
+        "{message}"
+    );
+    assert!(
+        message.contains("\"bad\"") && message.contains("\"all\""),
+        "{message}"
+    );
+    let health = reqwest::get(format!("{}/healthz", w.svc.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(w.fake.issues("acme", "evals").is_empty());
+}
