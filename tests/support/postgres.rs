@@ -1,6 +1,5 @@
 //! PostgreSQL for tests: `RESPONDER_TEST_POSTGRES_URL` names a server (`.ci/run`
-//! starts the machine's PostgreSQL 15 and sets it); each test gets a database of its
-//! own.
+//! starts a throwaway cluster and sets it); each test gets a database of its own.
 
 /// The server's admin URL, if configured. With `RESPONDER_REQUIRE_POSTGRES=1` (CI) a
 /// missing URL is a failure, not a skip.
