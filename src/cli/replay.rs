@@ -16,6 +16,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let body = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut new = responder::webhook::envelope::parse("replay", &event, &body)?;
+    let payload = std::mem::take(&mut new.payload);
     if action.is_some() {
         new.action = action;
     }
@@ -26,7 +27,7 @@ pub async fn run(
         new.action.as_deref(),
         new.repo.as_deref(),
         new.installation_id,
-        serde_json::from_slice(&body)?,
+        payload.into(),
         1,
     );
     let ran = service.registry.dispatch(&event).await?;

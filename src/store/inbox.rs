@@ -93,16 +93,21 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
 }
 
 impl Store {
-    /// Inserts a batch with one statement in one transaction (one commit for many
-    /// deliveries is what makes thousands per second durable). A delivery id seen
-    /// before — in the store or earlier in the batch — is `Duplicate`.
+    /// Inserts a batch with two statements and no transaction: the payloads, then the
+    /// delivery rows. Each statement commits by itself (one commit for many deliveries
+    /// is what makes thousands per second durable, and an explicit transaction cost two
+    /// more round trips to SQLite's connection thread: 20% of the intake rate). A
+    /// delivery row is written only after its payload, so one never lacks its payload;
+    /// a crash between the two leaves payloads no row points to, which the next
+    /// delivery of the same id overwrites. A delivery id seen before — in the store or
+    /// earlier in the batch — is `Duplicate`.
     pub async fn insert_deliveries(
         &self,
         batch: &[NewDelivery],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        const COLUMNS_PER_ROW: usize = 8;
-        // SQLite allows 32,766 parameters per statement.
-        const ROWS_PER_STATEMENT: usize = 4000 / COLUMNS_PER_ROW;
+        // The inbox sends at most 512 at once: one statement each, well within SQLite's
+        // 32,766 and PostgreSQL's 65,535 parameters.
+        const ROWS_PER_STATEMENT: usize = 1000;
         let now = now_ms();
         let mut first_seen = std::collections::HashSet::new();
         let unique: Vec<&NewDelivery> = batch
@@ -110,30 +115,28 @@ impl Store {
             .filter(|d| first_seen.insert(d.delivery_id.as_str()))
             .collect();
         let mut inserted = std::collections::HashMap::new();
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.acquire().await?;
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, payload, \
-                 next_attempt_at, received_at) VALUES ",
+            // An existing payload is replaced only when no delivery row claims it (a
+            // crash's leftover); a duplicate's stored payload is never touched.
+            let sql = format!(
+                "INSERT INTO delivery_payloads (delivery_id, payload) VALUES {} \
+                 ON CONFLICT (delivery_id) DO UPDATE SET payload = excluded.payload \
+                 WHERE NOT EXISTS (SELECT 1 FROM deliveries d \
+                                   WHERE d.delivery_id = excluded.delivery_id)",
+                placeholders(chunk.len(), 2)
             );
-            for i in 0..chunk.len() {
-                let b = i * COLUMNS_PER_ROW;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for d in chunk {
+                q = q.bind(&d.delivery_id).bind(&d.payload);
             }
-            sql.push_str(" ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id");
+            q.execute(&mut *conn).await?;
+            let sql = format!(
+                "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, \
+                 next_attempt_at, received_at) VALUES {} \
+                 ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id",
+                placeholders(chunk.len(), 7)
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for d in chunk {
                 q = q
@@ -142,15 +145,14 @@ impl Store {
                     .bind(&d.action)
                     .bind(&d.repo)
                     .bind(d.installation_id)
-                    .bind(&d.payload)
                     .bind(now)
                     .bind(now);
             }
-            for row in q.fetch_all(&mut *tx).await? {
+            for row in q.fetch_all(&mut *conn).await? {
                 inserted.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
             }
         }
-        tx.commit().await?;
+        drop(conn);
         let mut claimed = std::collections::HashSet::new();
         Ok(batch
             .iter()
@@ -291,21 +293,22 @@ impl Store {
 
     /// A delivery's payload (read only when a handler needs it: up to 25 MiB).
     pub async fn delivery_payload(&self, id: i64) -> Result<String, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT payload FROM deliveries WHERE id = $1")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT p.payload FROM deliveries d \
+                 JOIN delivery_payloads p ON p.delivery_id = d.delivery_id WHERE d.id = $1",
         )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
-    /// The payloads of `ids` that are at most `max_chars` long, in one read (a batch's
+    /// The payloads of `ids` that are at most `max_bytes` bytes long, in one read (a batch's
     /// together, instead of a round trip each); longer ones are left out, to be read
     /// one at a time with [`Store::delivery_payload`], so memory stays bounded.
     pub async fn small_payloads(
         &self,
         ids: &[i64],
-        max_chars: i64,
+        max_bytes: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -315,9 +318,11 @@ impl Store {
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT id, payload FROM deliveries WHERE id IN ({list}) AND length(payload) <= $1"
+            "SELECT d.id, p.payload FROM deliveries d \
+             JOIN delivery_payloads p ON p.delivery_id = d.delivery_id \
+             WHERE d.id IN ({list}) AND octet_length(p.payload) <= $1"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(max_chars);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(max_bytes);
         for id in ids {
             q = q.bind(id);
         }
@@ -523,4 +528,23 @@ impl Store {
         .await?;
         Ok(t)
     }
+}
+
+/// `($1,$2),($3,$4)…`: `rows` groups of `columns` numbered parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
 }

@@ -149,7 +149,8 @@ pub struct InstallationEvent {
 /// Decodes `event`'s payload as `T`; the error names the event and the JSON path
 /// that did not fit (`issue.user: missing field login`).
 pub fn decode<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    serde_path_to_error::deserialize(&event.payload)
+    let mut de = serde_json::Deserializer::from_str(&event.payload);
+    serde_path_to_error::deserialize(&mut de)
         .map_err(|e| HandlerError::Fatal(format!("{} payload: {e}", event.key())))
 }
 
@@ -167,7 +168,8 @@ mod tests {
 
     fn event(name: &str, payload: serde_json::Value) -> Event {
         let action = payload["action"].as_str().map(str::to_string);
-        Event::from_delivery("d-1", name, action.as_deref(), None, None, payload, 1)
+        let text = payload.to_string();
+        Event::from_delivery("d-1", name, action.as_deref(), None, None, text.into(), 1)
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub struct Event {
     pub action: Option<String>,
     pub repo: Option<RepoName>,
     pub installation: Option<InstallationId>,
-    pub payload: serde_json::Value,
+    /// The body as GitHub sent it (JSON, checked at intake). Handlers decode the
+    /// fields they need straight from the text ([`crate::webhook::payloads::decode`]):
+    /// building a `serde_json::Value` of every delivery first cost the worker more than
+    /// the handlers that read a few fields of it.
+    pub payload: Arc<str>,
     /// 1 for the first attempt.
     pub attempt: i64,
 }
@@ -29,7 +33,7 @@ impl Event {
         action: Option<&str>,
         repo: Option<&str>,
         installation_id: Option<i64>,
-        payload: serde_json::Value,
+        payload: Arc<str>,
         attempt: i64,
     ) -> Self {
         Self {

@@ -34,10 +34,10 @@ const BUSY_CLAIM_GAP: Duration = Duration::from_millis(50);
 /// not run again after a crash).
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
-/// Payloads up to this many characters are read with the rest of their batch in one
+/// Payloads up to this many bytes (`octet_length`: SQLite's `length` counts characters, reading every byte) are read with the rest of their batch in one
 /// query; larger ones (GitHub allows 25 MiB) one at a time. Bounds what a batch holds:
 /// `batch` × this.
-const PREFETCH_MAX_CHARS: i64 = 64 * 1024;
+const PREFETCH_MAX_BYTES: i64 = 64 * 1024;
 
 /// What became of one delivery of a batch.
 enum Outcome {
@@ -298,7 +298,7 @@ impl Worker {
         if wanted.len() < 2 {
             return HashMap::new();
         }
-        match self.store.small_payloads(&wanted, PREFETCH_MAX_CHARS).await {
+        match self.store.small_payloads(&wanted, PREFETCH_MAX_BYTES).await {
             Ok(rows) => rows.into_iter().collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read a batch's payloads together");
@@ -367,15 +367,13 @@ impl Worker {
                     HandlerError::Retry(format!("could not read the stored payload: {e}"))
                 })?,
         };
-        let payload = serde_json::from_str(&text)
-            .map_err(|e| HandlerError::Fatal(format!("stored payload is not JSON: {e}")))?;
         let event = Event::from_delivery(
             &delivery.delivery_id,
             &delivery.event,
             delivery.action.as_deref(),
             delivery.repo.as_deref(),
             delivery.installation_id,
-            payload,
+            text.into(),
             delivery.attempts,
         );
         self.registry.dispatch(&event).await

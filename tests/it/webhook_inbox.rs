@@ -416,6 +416,65 @@ async fn a_batch_with_repeated_and_known_ids_stores_each_delivery_once() {
     assert_eq!(store.list_deliveries(None, 10).await.unwrap().len(), 3);
 }
 
+/// The payload is written before the delivery row, in a statement of its own: a
+/// repeated id keeps the payload stored with it, and a payload a crash left between the
+/// two statements (no row points to it) gives way to the next delivery of that id.
+#[tokio::test]
+async fn a_repeat_keeps_its_stored_payload_and_a_crashs_leftover_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", tmp.path().display());
+    let store = responder::store::Store::connect(&url).await.unwrap();
+    let d = |id: &str, payload: &str| responder::store::NewDelivery {
+        delivery_id: id.into(),
+        event: "ping".into(),
+        action: None,
+        repo: None,
+        installation_id: None,
+        payload: payload.into(),
+    };
+    use responder::store::InsertOutcome::*;
+    let [Accepted(first)] = store
+        .insert_deliveries(&[d("a", r#"{"n":1}"#)])
+        .await
+        .unwrap()[..]
+    else {
+        panic!("a new id is accepted")
+    };
+    let out = store
+        .insert_deliveries(&[d("a", r#"{"n":2}"#)])
+        .await
+        .unwrap();
+    assert_eq!(out, [Duplicate]);
+    assert_eq!(store.delivery_payload(first).await.unwrap(), r#"{"n":1}"#);
+
+    // What a crash after the first statement leaves: a payload and no delivery row.
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO delivery_payloads (delivery_id, payload) VALUES ('b', '{\"stale\":1}')",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let [Accepted(b)] = store
+        .insert_deliveries(&[d("b", r#"{"n":3}"#)])
+        .await
+        .unwrap()[..]
+    else {
+        panic!("an id with only a leftover payload is new")
+    };
+    assert_eq!(store.delivery_payload(b).await.unwrap(), r#"{"n":3}"#);
+    let mut small = store.small_payloads(&[first, b], 1024).await.unwrap();
+    small.sort();
+    assert_eq!(
+        small,
+        [
+            (first, r#"{"n":1}"#.to_string()),
+            (b, r#"{"n":3}"#.to_string())
+        ]
+    );
+    assert!(store.small_payloads(&[first], 3).await.unwrap().is_empty());
+}
+
 /// Panics on the delivery `boom`, as a handler with a bug would.
 struct PanicsOnBoom;
 
