@@ -433,13 +433,17 @@ async fn a_repeat_keeps_its_stored_payload_and_a_crashs_leftover_is_replaced() {
         payload: payload.into(),
     };
     use responder::store::InsertOutcome::*;
-    let [Accepted(first)] = store
-        .insert_deliveries(&[d("a", r#"{"n":1}"#)])
-        .await
-        .unwrap()[..]
-    else {
-        panic!("a new id is accepted")
+    // One delivery that must be new; its row id.
+    let accepted = |delivery| {
+        let store = store.clone();
+        async move {
+            match store.insert_deliveries(&[delivery]).await.unwrap()[..] {
+                [Accepted(id)] => id,
+                ref other => panic!("a new id is accepted, not {other:?}"),
+            }
+        }
     };
+    let first = accepted(d("a", r#"{"n":1}"#)).await;
     let out = store
         .insert_deliveries(&[d("a", r#"{"n":2}"#)])
         .await
@@ -455,13 +459,8 @@ async fn a_repeat_keeps_its_stored_payload_and_a_crashs_leftover_is_replaced() {
     .execute(&raw)
     .await
     .unwrap();
-    let [Accepted(b)] = store
-        .insert_deliveries(&[d("b", r#"{"n":3}"#)])
-        .await
-        .unwrap()[..]
-    else {
-        panic!("an id with only a leftover payload is new")
-    };
+    // An id with only a leftover payload is new, and its payload is this one.
+    let b = accepted(d("b", r#"{"n":3}"#)).await;
     assert_eq!(store.delivery_payload(b).await.unwrap(), r#"{"n":3}"#);
     let mut small = store.small_payloads(&[first, b], 1024).await.unwrap();
     small.sort();
