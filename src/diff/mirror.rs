@@ -209,13 +209,14 @@ impl Mirrors {
         // Once a second, and once at each phase's end (all received, all indexed).
         // Every callback while deltas are resolved has all objects received: a check
         // for that alone logged each of them (11,000 lines for one 5,000-file fetch).
-        let mut ends_told = (false, false);
+        let (mut told_received, mut told_indexed) = (false, false);
         callbacks.transfer_progress(|p| {
             let all_received = p.total_objects() > 0 && p.received_objects() == p.total_objects();
             let all_indexed = all_received && p.indexed_objects() == p.total_objects();
-            let phase_ended = (all_received && !ends_told.0) || (all_indexed && !ends_told.1);
+            let phase_ended = (all_received && !told_received) || (all_indexed && !told_indexed);
             if last_report.elapsed() >= Duration::from_secs(1) || phase_ended {
-                ends_told = (ends_told.0 || all_received, ends_told.1 || all_indexed);
+                told_received |= all_received;
+                told_indexed |= all_indexed;
                 last_report = Instant::now();
                 tracing::debug!(
                     repo = %label,

@@ -34,9 +34,10 @@ const BUSY_CLAIM_GAP: Duration = Duration::from_millis(50);
 /// not run again after a crash).
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
-/// Payloads up to this many bytes (`octet_length`: SQLite's `length` counts characters, reading every byte) are read with the rest of their batch in one
-/// query; larger ones (GitHub allows 25 MiB) one at a time. Bounds what a batch holds:
-/// `batch` × this.
+/// Payloads up to this many bytes are read with the rest of their batch in one query;
+/// larger ones (GitHub allows 25 MiB) one at a time. Bounds what a batch holds: `batch`
+/// × this. Bytes, not characters: SQLite's `length` counts characters by reading every
+/// byte, `octet_length` does not.
 const PREFETCH_MAX_BYTES: i64 = 64 * 1024;
 
 /// What became of one delivery of a batch.
