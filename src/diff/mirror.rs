@@ -14,10 +14,11 @@
 //! bounded blocking pool (`GitPool`).
 //!
 //! Timeouts: a server that accepts a fetch and then stalls must not hold a thread
-//! for ever. libgit2 gives up a connection attempt after `CONNECT_TIMEOUT` and a
-//! read or write that sees no byte for `STALL_TIMEOUT` (process-wide options, set
-//! once); a server that trickles just enough to dodge that is cut off at the
-//! fetch's overall deadline by the progress callbacks, which cancel the fetch.
+//! for ever. libgit2's connections go through our socket stream (`socket.rs`),
+//! which gives up a connection attempt after `CONNECT_TIMEOUT` and a read or write
+//! that sees no byte for `STALL_TIMEOUT` or past the fetch's deadline, whichever
+//! comes first; a server that trickles just enough to dodge that is cut off at the
+//! deadline by the progress callbacks, which cancel the fetch.
 
 use std::cell::Cell;
 use std::fs::{self, File};
@@ -31,6 +32,7 @@ use git2::{
 };
 
 use super::error::GitError;
+use super::socket;
 use crate::types::{PrNumber, RepoName, Secret, Sha};
 
 /// How long libgit2 waits for a TCP connection to the git server.
@@ -73,6 +75,9 @@ pub fn pr_refspecs(pr: PrNumber, base_branch: &str) -> Option<Vec<String>> {
 
 impl Mirrors {
     pub fn new(root: PathBuf) -> Self {
+        // libgit2's one-time set-up (OpenSSL and its globals, 23–30 ms here) when
+        // the service starts, not inside the first request that fetches.
+        set_socket_timeouts();
         Self {
             root,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
@@ -159,7 +164,6 @@ impl Mirrors {
             Some(t) => e.scrubbed(t.expose()),
             None => e,
         };
-        set_socket_timeouts();
         let started = Instant::now();
         let deadline = started + self.fetch_timeout;
         let _lock = self
@@ -239,11 +243,11 @@ impl Mirrors {
 
         tracing::info!(repo = %label, refspecs = ?refspecs, "fetching into mirror");
         let doing = format!("fetching {}", refspecs.join(", "));
-        remote.fetch(refspecs, Some(&mut opts), None).map_err(|e| {
-            match Instant::now() >= deadline {
-                true => GitError::timeout(&label, self.fetch_timeout, &doing),
-                false => scrub(GitError::from_git(&label, &doing, &e)),
-            }
+        let fetched =
+            socket::with_deadline(deadline, || remote.fetch(refspecs, Some(&mut opts), None));
+        fetched.map_err(|e| match Instant::now() >= deadline {
+            true => GitError::timeout(&label, self.fetch_timeout, &doing),
+            false => scrub(GitError::from_git(&label, &doing, &e)),
         })?;
         drop(opts);
 
@@ -341,10 +345,12 @@ impl Mirrors {
     }
 }
 
-/// libgit2's socket timeouts are process-wide; every mirror uses the same.
+/// libgit2's socket timeouts are process-wide, set once. Our stream applies them;
+/// libgit2's own options are set too, for its stream should ours be refused.
 fn set_socket_timeouts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        socket::register(CONNECT_TIMEOUT, STALL_TIMEOUT);
         let ms = |d: Duration| d.as_millis() as i32;
         // SAFETY: these only store an int that libgit2 reads when it opens a
         // socket; nothing else touches these options.

@@ -15,6 +15,7 @@ pub use crate::recent;
 mod rename;
 mod sections;
 pub mod service;
+mod socket;
 pub mod view;
 mod writeback;
 
