@@ -294,6 +294,9 @@ pub fn github_client_with(
     Ok(Arc::new(client))
 }
 
+/// Mirror fetches at once, over all repositories (one per repository).
+pub const FETCH_THREADS: usize = 8;
+
 /// The diff service over `github`, with mirrors and cache under the data directory.
 pub fn diff_service(
     settings: &Settings,
@@ -305,7 +308,7 @@ pub fn diff_service(
         cache_bytes: 1 << 30,
         memory_bytes: 256 << 20,
         git_threads: 4,
-        fetch_threads: 8,
+        fetch_threads: FETCH_THREADS,
         fetch_timeout: settings.git_fetch_timeout,
         head_ttl: std::time::Duration::from_secs(5),
     };

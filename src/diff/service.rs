@@ -529,8 +529,8 @@ impl DiffService {
     }
 
     /// Fetches into the mirror within the deadline. Past it the caller gets
-    /// `Timeout` even when libgit2 is still blocked in a silent read: the thread
-    /// keeps its slots until libgit2's own socket timeout ends it. Requests of one
+    /// `Timeout`; a read blocked on a silent server ends at the same deadline
+    /// (`socket.rs`), so the thread gives its slots back then. Requests of one
     /// repository that arrive while its fetch runs share the next one.
     async fn fetch(
         &self,

@@ -96,3 +96,47 @@ async fn stalled_git_servers_time_out_by_name_and_never_hold_up_another_reposito
         }
     }
 }
+
+/// Silent git servers give their fetch slots back at their deadline: with every fetch
+/// slot held by one, another repository's fetch gets a slot when they time out and
+/// answers. (When libgit2's read held on for its 60 s stall timeout, the other
+/// request's own deadline ran out waiting for a slot: 504.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_git_servers_give_their_fetch_slots_back_at_the_deadline() {
+    let s = setup_with(|a| a.git_fetch_timeout = format!("{}s", DEADLINE.as_secs())).await;
+    let bare = s._tmp.path().join("src/repo.git");
+    let slots = responder::service::FETCH_THREADS;
+    for i in 0..slots {
+        let name = format!("quiet{i}");
+        let opts = RepoOpts {
+            installation: Some(5),
+            public: false,
+        };
+        s.fake.add_repo("acme", &name, &bare, opts);
+        s.fake.add_pull("acme", &name, 1);
+        s.fake.stall_git("acme", &name, GitStall::Silent);
+    }
+    let s = std::sync::Arc::new(s);
+    let quiet: Vec<_> = (0..slots)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { get(&s, &format!("acme/quiet{i}")).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let other = tokio::time::timeout(Duration::from_secs(30), get(&s, "acme/widgets"))
+        .await
+        .expect("a fetch slot came back at the silent fetches' deadline");
+    eprintln!(
+        "acme/widgets answered in {:?} behind {slots} silent fetches",
+        other.2
+    );
+    assert_eq!(other.0, 200, "{}", other.1);
+    assert_eq!(other.1["source"], "git");
+    for (i, h) in quiet.into_iter().enumerate() {
+        let (status, body, _) = h.await.unwrap();
+        assert_eq!(status, 504, "acme/quiet{i}: {body}");
+        assert_eq!(body["error"], "git_fetch_timeout", "{body}");
+    }
+}
