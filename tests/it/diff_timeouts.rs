@@ -1,7 +1,10 @@
 //! Git servers that stall: fetches end at their deadline with a named error, and
 //! stalled repositories never hold up the diffs of the others.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
 
 use serde_json::Value;
 
@@ -11,30 +14,51 @@ use crate::support::fake_github::git_stall::GitStall;
 
 const DEADLINE: Duration = Duration::from_secs(3);
 
-/// `acme/widgets` as usual, and `acme/stall0..4` (same commits) whose git server
-/// stalls: silently for the even ones, trickling progress for the odd ones.
-async fn stalled_world() -> Setup {
+/// `acme/widgets` as usual, and `acme/<prefix>0..n` (same commits) whose git server
+/// stalls the way `stall(i)` says.
+async fn stalled_world(prefix: &str, n: usize, stall: impl Fn(usize) -> GitStall) -> Setup {
     let s = setup_with(|a| a.git_fetch_timeout = format!("{}s", DEADLINE.as_secs())).await;
     let bare = s._tmp.path().join("src/repo.git");
-    for i in 0..5 {
-        let name = format!("stall{i}");
+    for i in 0..n {
+        let name = format!("{prefix}{i}");
         let opts = RepoOpts {
             installation: Some(5),
             public: false,
         };
         s.fake.add_repo("acme", &name, &bare, opts);
         s.fake.add_pull("acme", &name, 1);
-        let stall = if i % 2 == 0 {
-            GitStall::Silent
-        } else {
-            GitStall::Trickle
-        };
-        s.fake.stall_git("acme", &name, stall);
+        s.fake.stall_git("acme", &name, stall(i));
     }
     s
 }
 
-async fn get(s: &Setup, repo: &str) -> (u16, Value, Duration) {
+/// Asks for every stalled repository's diff at once, lets their fetches start and
+/// hang, then asks for `acme/widgets` (within 30 s).
+async fn widgets_behind_stalls(
+    s: &Arc<Setup>,
+    prefix: &str,
+    n: usize,
+) -> (Vec<JoinHandle<Answer>>, Answer) {
+    let stalled: Vec<_> = (0..n)
+        .map(|i| {
+            let (s, repo) = (s.clone(), format!("acme/{prefix}{i}"));
+            tokio::spawn(async move { get(&s, &repo).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let other = tokio::time::timeout(Duration::from_secs(30), get(s, "acme/widgets"))
+        .await
+        .expect("acme/widgets answers while the others stall");
+    eprintln!(
+        "acme/widgets answered in {:?} behind {n} stalled fetches",
+        other.2
+    );
+    (stalled, other)
+}
+
+type Answer = (u16, Value, Duration);
+
+async fn get(s: &Setup, repo: &str) -> Answer {
     let started = Instant::now();
     let token = crate::support::service::agent_token(&[repo], &["diff:read"], 3600);
     let resp = reqwest::Client::new()
@@ -52,24 +76,13 @@ async fn get(s: &Setup, repo: &str) -> (u16, Value, Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_git_servers_time_out_by_name_and_never_hold_up_another_repository() {
-    let s = stalled_world().await;
-    let s = std::sync::Arc::new(s);
-    let stalled: Vec<_> = (0..5)
-        .map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move { get(&s, &format!("acme/stall{i}")).await })
-        })
-        .collect();
-    // Let every stalled fetch start and hang.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-
-    let other = tokio::time::timeout(Duration::from_secs(20), get(&s, "acme/widgets"))
-        .await
-        .expect("the other repository's diff is not queued behind stalled fetches");
-    eprintln!(
-        "acme/widgets answered in {:?} while 5 fetches stall",
-        other.2
-    );
+    // Silent for the even ones, trickling progress for the odd ones.
+    let stall = |i: usize| match i % 2 {
+        0 => GitStall::Silent,
+        _ => GitStall::Trickle,
+    };
+    let s = Arc::new(stalled_world("stall", 5, stall).await);
+    let (stalled, other) = widgets_behind_stalls(&s, "stall", 5).await;
     assert_eq!(other.0, 200, "{}", other.1);
     assert_eq!(other.1["source"], "git");
     assert!(
@@ -103,35 +116,9 @@ async fn stalled_git_servers_time_out_by_name_and_never_hold_up_another_reposito
 /// request's own deadline ran out waiting for a slot: 504.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_git_servers_give_their_fetch_slots_back_at_the_deadline() {
-    let s = setup_with(|a| a.git_fetch_timeout = format!("{}s", DEADLINE.as_secs())).await;
-    let bare = s._tmp.path().join("src/repo.git");
     let slots = responder::service::FETCH_THREADS;
-    for i in 0..slots {
-        let name = format!("quiet{i}");
-        let opts = RepoOpts {
-            installation: Some(5),
-            public: false,
-        };
-        s.fake.add_repo("acme", &name, &bare, opts);
-        s.fake.add_pull("acme", &name, 1);
-        s.fake.stall_git("acme", &name, GitStall::Silent);
-    }
-    let s = std::sync::Arc::new(s);
-    let quiet: Vec<_> = (0..slots)
-        .map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move { get(&s, &format!("acme/quiet{i}")).await })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-
-    let other = tokio::time::timeout(Duration::from_secs(30), get(&s, "acme/widgets"))
-        .await
-        .expect("a fetch slot came back at the silent fetches' deadline");
-    eprintln!(
-        "acme/widgets answered in {:?} behind {slots} silent fetches",
-        other.2
-    );
+    let s = Arc::new(stalled_world("quiet", slots, |_| GitStall::Silent).await);
+    let (quiet, other) = widgets_behind_stalls(&s, "quiet", slots).await;
     assert_eq!(other.0, 200, "{}", other.1);
     assert_eq!(other.1["source"], "git");
     for (i, h) in quiet.into_iter().enumerate() {
