@@ -68,8 +68,6 @@ struct Stream {
     raw: RawStream,
     host: String,
     port: String,
-    connect_timeout: Duration,
-    stall_timeout: Duration,
     socket: Option<TcpStream>,
     /// The read/write timeout last set on the socket (a syscall each, so only when
     /// it changes).
@@ -119,8 +117,13 @@ pub fn register(connect_timeout: Duration, stall_timeout: Duration) {
     });
 }
 
-/// The timeouts `register` was given, for every stream.
+/// The timeouts `register` was given, for every stream: (connect, stall).
 static CONFIG: std::sync::OnceLock<(Duration, Duration)> = std::sync::OnceLock::new();
+
+/// `CONFIG`; streams exist only once `register` has set it.
+fn timeouts() -> (Duration, Duration) {
+    CONFIG.get().copied().unwrap_or_default()
+}
 
 /// Sets libgit2's last error to `message` (class `GIT_ERROR_NET`).
 fn set_error(message: &str) {
@@ -144,7 +147,9 @@ unsafe extern "C" fn stream_new(
     }
     // SAFETY: libgit2 passes NUL-terminated strings that outlive this call.
     let text = |p: *const c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
-    let (connect_timeout, stall_timeout) = CONFIG.get().copied().unwrap_or_default();
+    // libgit2 never reads `timeout` and `connect_timeout` of a custom stream; they
+    // are filled in as its own stream fills them.
+    let (connect_timeout, stall_timeout) = timeouts();
     let stream = Box::new(Stream {
         raw: RawStream {
             version: STREAM_VERSION,
@@ -165,8 +170,6 @@ unsafe extern "C" fn stream_new(
         } else {
             text(port)
         },
-        connect_timeout,
-        stall_timeout,
         socket: None,
         applied: None,
     });
@@ -251,7 +254,7 @@ impl Stream {
             .map_err(|e| format!("failed to resolve address for {host}: {e}"))?;
         let mut last = format!("failed to resolve address for {host}: no address");
         for addr in addrs {
-            let limit = self.bounded(self.connect_timeout);
+            let limit = self.bounded(timeouts().0);
             if limit.is_zero() {
                 return Err(format!("failed to connect to {host}: Operation timed out"));
             }
@@ -290,7 +293,7 @@ impl Stream {
         doing: &str,
         mut op: impl FnMut(&mut TcpStream) -> std::io::Result<usize>,
     ) -> isize {
-        let limit = self.bounded(self.stall_timeout);
+        let limit = self.bounded(timeouts().1);
         let Some(socket) = self.socket.as_mut() else {
             set_error(&format!("could not {doing} socket: not connected"));
             return -1;

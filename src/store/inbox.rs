@@ -97,8 +97,7 @@ impl Store {
     /// delivery rows. Each statement commits by itself (one commit for many deliveries
     /// is what makes thousands per second durable; an explicit transaction would add two
     /// round trips to SQLite's connection thread, on the connection every write waits
-    /// for). A
-    /// delivery row is written only after its payload, so one never lacks its payload;
+    /// for). A delivery row is written only after its payload, so one never lacks its payload;
     /// a crash between the two leaves payloads no row points to, which the next
     /// delivery of the same id overwrites. A delivery id seen before — in the store or
     /// earlier in the batch — is `Duplicate`.
