@@ -16,7 +16,8 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let body = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut new = responder::webhook::envelope::parse("replay", &event, &body)?;
-    let payload = std::mem::take(&mut new.payload);
+    // `parse` has proved the body UTF-8.
+    let payload = String::from_utf8(body).context("the file is not UTF-8")?;
     if action.is_some() {
         new.action = action;
     }

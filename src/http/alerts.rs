@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::incidents::{WRITE_SCOPE, unprocessable};
 use crate::agent_token::Grant;
 use crate::incident::alert::{self, AlertDelivery, Notification};
-use crate::store::{InsertOutcome, NewDelivery};
+use crate::store::{InsertOutcome, NewDelivery, StoredPayload};
 use crate::types::RepoName;
 
 /// The largest notification accepted (a few thousand alerts).
@@ -65,9 +65,9 @@ pub async fn receive(
         action: None,
         repo: Some(repo.full()),
         installation_id: None,
-        payload: serde_json::to_string(&stored).map_err(|e| {
+        payload: StoredPayload::new(&serde_json::to_string(&stored).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?,
+        })?),
     };
     match state.inbox.submit(new).await {
         Ok(outcome) => {

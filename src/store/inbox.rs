@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::payload::StoredPayload;
 use super::{Backend, Store, StoreError, now_ms};
 
 /// A verified delivery, as it arrives.
@@ -13,7 +14,7 @@ pub struct NewDelivery {
     pub action: Option<String>,
     pub repo: Option<String>,
     pub installation_id: Option<i64>,
-    pub payload: String,
+    pub payload: StoredPayload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +94,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Delivery, sqlx::Error> {
 }
 
 impl Store {
-    /// Inserts a batch with two statements and no transaction: the payloads, then the
-    /// delivery rows. Each statement commits by itself (one commit for many deliveries
-    /// is what makes thousands per second durable; an explicit transaction would add two
-    /// round trips to SQLite's connection thread, on the connection every write waits
-    /// for). A delivery row is written only after its payload, so one never lacks its payload;
-    /// a crash between the two leaves payloads no row points to, which the next
-    /// delivery of the same id overwrites. A delivery id seen before — in the store or
-    /// earlier in the batch — is `Duplicate`.
+    /// Inserts a batch in one transaction: the delivery rows, then the payloads of
+    /// those that are new, keyed by the new rows' ids. One commit for many deliveries
+    /// is what makes thousands per second durable. A delivery id seen before — in the
+    /// store or earlier in the batch — is `Duplicate`, and its stored payload is left
+    /// as it was.
     pub async fn insert_deliveries(
         &self,
         batch: &[NewDelivery],
@@ -115,22 +113,8 @@ impl Store {
             .filter(|d| first_seen.insert(d.delivery_id.as_str()))
             .collect();
         let mut inserted = std::collections::HashMap::new();
-        let mut conn = self.writer.acquire().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-            // An existing payload is replaced only when no delivery row claims it (a
-            // crash's leftover); a duplicate's stored payload is never touched.
-            let sql = format!(
-                "INSERT INTO delivery_payloads (delivery_id, payload) VALUES {} \
-                 ON CONFLICT (delivery_id) DO UPDATE SET payload = excluded.payload \
-                 WHERE NOT EXISTS (SELECT 1 FROM deliveries d \
-                                   WHERE d.delivery_id = excluded.delivery_id)",
-                placeholders(chunk.len(), 2)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for d in chunk {
-                q = q.bind(&d.delivery_id).bind(&d.payload);
-            }
-            q.execute(&mut *conn).await?;
             let sql = format!(
                 "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, \
                  next_attempt_at, received_at) VALUES {} \
@@ -148,11 +132,31 @@ impl Store {
                     .bind(now)
                     .bind(now);
             }
-            for row in q.fetch_all(&mut *conn).await? {
-                inserted.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+            let mut new_rows = Vec::new();
+            for row in q.fetch_all(&mut *tx).await? {
+                let (id, delivery_id) = (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
+                new_rows.push((id, delivery_id.clone()));
+                inserted.insert(delivery_id, id);
             }
+            if new_rows.is_empty() {
+                continue;
+            }
+            let payloads: std::collections::HashMap<&str, &StoredPayload> = chunk
+                .iter()
+                .map(|d| (d.delivery_id.as_str(), &d.payload))
+                .collect();
+            let sql = format!(
+                "INSERT INTO delivery_payloads (id, encoding, size, body) VALUES {}",
+                placeholders(new_rows.len(), 4)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, delivery_id) in &new_rows {
+                let (encoding, size, body) = payloads[delivery_id.as_str()].columns();
+                q = q.bind(*id).bind(encoding).bind(size).bind(body);
+            }
+            q.execute(&mut *tx).await?;
         }
-        drop(conn);
+        tx.commit().await?;
         let mut claimed = std::collections::HashSet::new();
         Ok(batch
             .iter()
@@ -222,11 +226,17 @@ impl Store {
         let open = "status IN ('pending', 'failed', 'running')";
         // Only a process that stopped mid-handler leaves a row open with its attempts
         // spent: the worker records every failure it sees, with `dead` at the limit.
-        let spent = "attempts >= $5";
+        let spent = "attempts >= $4";
         let fresh = |t: &str| {
             format!("{t}.status = 'pending' AND {t}.attempts = 0 AND {t}.next_attempt_at <= $3")
         };
         let (fresh_d, fresh_c) = (fresh("d"), fresh("c"));
+        // The two limits are written into the text, not bound: SQLite 3.4x reads a
+        // bound LIMIT while planning, and binding it again expires the statement, so
+        // every claim re-prepared this whole statement (a third of the writer thread's
+        // time with the worker on). The worker's limits never change, so the text is
+        // prepared once and stays in the statement cache.
+        let behind_head = per_lane.max(1) - 1;
         let sql = format!(
             "WITH RECURSIVE lanes(repo) AS ( \
                  SELECT (SELECT repo FROM deliveries {hint} \
@@ -246,7 +256,7 @@ impl Store {
                  WHERE d.id IN (SELECT id FROM heads) \
                    AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3) \
                         OR (d.status = 'running' AND d.lease_until < $3)) \
-                 ORDER BY d.id LIMIT $4 {lock}), \
+                 ORDER BY d.id LIMIT {lanes} {lock}), \
              leaders AS ( \
                  SELECT d.id, d.repo FROM deliveries d {by_id} \
                  WHERE d.id IN (SELECT id FROM picked) AND d.repo IS NOT NULL AND {fresh_d}), \
@@ -256,7 +266,7 @@ impl Store {
                  FROM leaders l JOIN deliveries c ON c.id IN ( \
                      SELECT n.id FROM deliveries n {hint} \
                      WHERE n.repo = l.repo AND n.{open} AND n.id > l.id \
-                     ORDER BY n.id LIMIT ($7 - 1))), \
+                     ORDER BY n.id LIMIT {behind_head})), \
              followers AS ( \
                  SELECT b.id FROM behind b \
                  WHERE b.id < COALESCE( \
@@ -265,7 +275,7 @@ impl Store {
              UPDATE deliveries SET \
                  status = CASE WHEN {spent} THEN 'dead' ELSE 'running' END, \
                  attempts = CASE WHEN {spent} THEN attempts ELSE attempts + 1 END, \
-                 last_error = CASE WHEN {spent} THEN $6 ELSE last_error END, \
+                 last_error = CASE WHEN {spent} THEN $5 ELSE last_error END, \
                  finished_at = CASE WHEN {spent} THEN $3 ELSE finished_at END, \
                  lease_until = CASE WHEN {spent} THEN NULL ELSE $1 END, \
                  claimed_by = CASE WHEN {spent} THEN NULL ELSE $2 END \
@@ -276,14 +286,12 @@ impl Store {
             .bind(now + lease_ms)
             .bind(worker)
             .bind(now)
-            .bind(lanes)
             .bind(max_attempts)
             .bind(format!(
                 "the process stopped (crash, kill or out of memory) while handling this \
                  delivery at each of its {max_attempts} attempts; fix the cause, then \
                  `responder deliveries retry` queues it again"
             ))
-            .bind(per_lane.max(1))
             .fetch_all(&self.writer)
             .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
@@ -293,18 +301,22 @@ impl Store {
 
     /// A delivery's payload (read only when a handler needs it: up to 25 MiB).
     pub async fn delivery_payload(&self, id: i64) -> Result<String, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT p.payload FROM deliveries d \
-             JOIN delivery_payloads p ON p.delivery_id = d.delivery_id WHERE d.id = $1",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?)
+        let row = sqlx::query("SELECT encoding, size, body FROM delivery_payloads WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(StoredPayload::decode(
+            id,
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+        )?)
     }
 
-    /// The payloads of `ids` that are at most `max_bytes` bytes long, in one read (a batch's
-    /// together, instead of a round trip each); longer ones are left out, to be read
-    /// one at a time with [`Store::delivery_payload`], so memory stays bounded.
+    /// The payloads of `ids` that were at most `max_bytes` bytes long as received, in
+    /// one read (a batch's together, instead of a round trip each); longer ones are
+    /// left out, to be read one at a time with [`Store::delivery_payload`], so memory
+    /// stays bounded.
     pub async fn small_payloads(
         &self,
         ids: &[i64],
@@ -315,19 +327,21 @@ impl Store {
         }
         let list = numbered(2, ids.len());
         let sql = format!(
-            "SELECT d.id, p.payload FROM deliveries d \
-             JOIN delivery_payloads p ON p.delivery_id = d.delivery_id \
-             WHERE d.id IN ({list}) AND octet_length(p.payload) <= $1"
+            "SELECT id, encoding, size, body FROM delivery_payloads \
+             WHERE id IN ({list}) AND size <= $1"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(max_bytes);
         for id in ids {
             q = q.bind(id);
         }
-        let rows = q.fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+        let mut out = Vec::new();
+        for row in q.fetch_all(&self.pool).await? {
+            let id = row.try_get(0)?;
+            let text =
+                StoredPayload::decode(id, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)?;
+            out.push((id, text));
+        }
+        Ok(out)
     }
 
     /// Extends the leases of the deliveries `worker` is handling, `ids` (its

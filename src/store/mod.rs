@@ -11,6 +11,7 @@ mod incidents;
 mod installations;
 mod lifecycle;
 mod locks;
+mod payload;
 mod redelivery;
 mod timeline;
 
@@ -26,6 +27,7 @@ pub use followups::{FollowUp, NewFollowUp};
 pub use inbox::{Delivery, DeliveryStatus, InsertOutcome, NewDelivery};
 pub use incidents::{Effect, IncidentEvent, IncidentIssue, IncidentRecord, IssueLink, NewIncident};
 pub use lifecycle::{IncidentFilter, RcaState, Within};
+pub use payload::{PayloadError, StoredPayload};
 pub use redelivery::{JobRun, Redelivery};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
     #[error("{0}")]
     NotFound(String),
     /// Another holder has the lock (another instance works on the same thing):
@@ -115,13 +119,18 @@ impl Store {
             format!("{url}?mode=rwc")
         };
         // The writer never checkpoints (its commits would wait for the checkpoint's
-        // fsync); a background task does, without blocking it.
+        // fsync); a background task does, without blocking it. Its statement journals
+        // stay in memory: a multi-row INSERT inside a transaction (the inbox's batch)
+        // journals the pages it changes so that it alone can be undone, and past 64 KiB
+        // SQLite spilled that journal to a temporary file it created, wrote and deleted
+        // for every batch (a sixth of the writer thread's time).
         let writer = AnyPoolOptions::new()
             .max_connections(1)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(SQLITE_PRAGMAS).await?;
-                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                    conn.execute("PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY")
+                        .await?;
                     Ok(())
                 })
             })

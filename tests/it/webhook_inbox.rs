@@ -416,11 +416,11 @@ async fn a_batch_with_repeated_and_known_ids_stores_each_delivery_once() {
     assert_eq!(store.list_deliveries(None, 10).await.unwrap().len(), 3);
 }
 
-/// The payload is written before the delivery row, in a statement of its own: a
-/// repeated id keeps the payload stored with it, and a payload a crash left between the
-/// two statements (no row points to it) gives way to the next delivery of that id.
+/// A repeated id keeps the payload stored with it; a payload is stored compressed, by
+/// the row id, and reads back byte for byte; the prefetch bound is on the size as
+/// received, not as stored.
 #[tokio::test]
-async fn a_repeat_keeps_its_stored_payload_and_a_crashs_leftover_is_replaced() {
+async fn a_repeat_keeps_its_stored_payload_and_payloads_are_stored_compressed() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", tmp.path().display());
     let store = responder::store::Store::connect(&url).await.unwrap();
@@ -451,27 +451,84 @@ async fn a_repeat_keeps_its_stored_payload_and_a_crashs_leftover_is_replaced() {
     assert_eq!(out, [Duplicate]);
     assert_eq!(store.delivery_payload(first).await.unwrap(), r#"{"n":1}"#);
 
-    // What a crash after the first statement leaves: a payload and no delivery row.
+    // GitHub's issues.opened payload (tests/fixtures/github/webhooks).
+    let big = String::from_utf8(webhook_fixture("issues.opened")).unwrap();
+    let b = accepted(d("b", &big)).await;
+    assert_eq!(store.delivery_payload(b).await.unwrap(), big);
     let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (encoding, size, stored): (i64, i64, i64) =
+        sqlx::query_as("SELECT encoding, size, length(body) FROM delivery_payloads WHERE id = ?")
+            .bind(b)
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    assert_eq!((encoding, size), (1, big.len() as i64));
+    assert!(stored * 3 < size, "{stored} bytes stored for {size}");
+
+    let mut small = store
+        .small_payloads(&[first, b], big.len() as i64)
+        .await
+        .unwrap();
+    small.sort();
+    assert_eq!(small, [(first, r#"{"n":1}"#.to_string()), (b, big.clone())]);
+    // Compressed, `b` is far under this bound; as received it is over it.
+    let under = store
+        .small_payloads(&[first, b], big.len() as i64 - 1)
+        .await
+        .unwrap();
+    assert_eq!(under, [(first, r#"{"n":1}"#.to_string())]);
+
+    // A damaged row is an error that names it, and the service reads the others.
+    sqlx::query("UPDATE delivery_payloads SET body = x'00ff' WHERE id = ?")
+        .bind(b)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let err = store.delivery_payload(b).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("delivery row {b}")), "{err}");
+    assert_eq!(store.delivery_payload(first).await.unwrap(), r#"{"n":1}"#);
+}
+
+/// Migration 0035 moves payloads stored by 0034 (text keyed by delivery id) into the
+/// new table unchanged, readable through the store.
+#[tokio::test]
+async fn payloads_stored_before_compression_read_back_after_the_migration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db?mode=rwc", tmp.path().display());
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations/sqlite");
+    let upto = before
+        .migrations
+        .iter()
+        .position(|m| m.version == 35)
+        .expect("migration 0035");
+    before.migrations = std::borrow::Cow::Owned(before.migrations[..upto].to_vec());
+    before.run(&raw).await.unwrap();
     sqlx::query(
-        "INSERT INTO delivery_payloads (delivery_id, payload) VALUES ('b', '{\"stale\":1}')",
+        "INSERT INTO deliveries (delivery_id, event, next_attempt_at, received_at) \
+         VALUES ('old', 'ping', 0, 0)",
     )
     .execute(&raw)
     .await
     .unwrap();
-    // An id with only a leftover payload is new, and its payload is this one.
-    let b = accepted(d("b", r#"{"n":3}"#)).await;
-    assert_eq!(store.delivery_payload(b).await.unwrap(), r#"{"n":3}"#);
-    let mut small = store.small_payloads(&[first, b], 1024).await.unwrap();
-    small.sort();
+    let text = r#"{"zen":"Keep it logically awesome. é"}"#;
+    sqlx::query("INSERT INTO delivery_payloads (delivery_id, payload) VALUES ('old', ?)")
+        .bind(text)
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+
+    let store = responder::store::Store::connect(&url).await.unwrap();
+    let id = store.delivery("old").await.unwrap().unwrap().id;
+    assert_eq!(store.delivery_payload(id).await.unwrap(), text);
     assert_eq!(
-        small,
-        [
-            (first, r#"{"n":1}"#.to_string()),
-            (b, r#"{"n":3}"#.to_string())
-        ]
+        store
+            .small_payloads(&[id], text.len() as i64)
+            .await
+            .unwrap(),
+        [(id, text.to_string())]
     );
-    assert!(store.small_payloads(&[first], 3).await.unwrap().is_empty());
 }
 
 /// Panics on the delivery `boom`, as a handler with a bug would.
