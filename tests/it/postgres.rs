@@ -285,3 +285,73 @@ async fn incidents_declared_through_two_instances_never_duplicate() {
         1
     );
 }
+
+/// Migration 0035 on PostgreSQL: a payload stored by 0034 (text keyed by delivery id)
+/// moves into the new table as it was, and a new one is stored compressed; both read
+/// back through the store.
+#[tokio::test]
+async fn payloads_stored_before_compression_read_back_after_the_migration_on_postgres() {
+    if admin_url().is_none() {
+        return;
+    }
+    let url = fresh_database();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations/postgres");
+    let upto = before
+        .migrations
+        .iter()
+        .position(|m| m.version == 35)
+        .expect("migration 0035");
+    before.migrations = std::borrow::Cow::Owned(before.migrations[..upto].to_vec());
+    before.run(&raw).await.unwrap();
+    sqlx::query(
+        "INSERT INTO deliveries (delivery_id, event, next_attempt_at, received_at) \
+         VALUES ('old', 'ping', 0, 0)",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let text = r#"{"zen":"Keep it logically awesome. é"}"#;
+    sqlx::query("INSERT INTO delivery_payloads (delivery_id, payload) VALUES ('old', $1)")
+        .bind(text)
+        .execute(&raw)
+        .await
+        .unwrap();
+
+    let store = responder::store::Store::connect(&url).await.unwrap();
+    let old = store.delivery("old").await.unwrap().unwrap().id;
+    assert_eq!(store.delivery_payload(old).await.unwrap(), text);
+
+    let big = String::from_utf8(crate::support::service::webhook_fixture("issues.opened")).unwrap();
+    let new = responder::store::NewDelivery {
+        delivery_id: "new".into(),
+        event: "issues".into(),
+        action: Some("opened".into()),
+        repo: Some("octo/app".into()),
+        installation_id: None,
+        payload: big.as_str().into(),
+    };
+    let [responder::store::InsertOutcome::Accepted(id)] =
+        store.insert_deliveries(&[new]).await.unwrap()[..]
+    else {
+        panic!("a new delivery is accepted");
+    };
+    let (encoding, size, stored): (i64, i64, i32) = sqlx::query_as(
+        "SELECT encoding, size, octet_length(body) FROM delivery_payloads WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    assert_eq!((encoding, size), (1, big.len() as i64));
+    assert!(
+        i64::from(stored) * 3 < size,
+        "{stored} bytes stored for {size}"
+    );
+    let mut both = store
+        .small_payloads(&[old, id], big.len() as i64)
+        .await
+        .unwrap();
+    both.sort();
+    assert_eq!(both, [(old, text.to_string()), (id, big)]);
+}
