@@ -295,28 +295,9 @@ async fn payloads_stored_before_compression_read_back_after_the_migration_on_pos
         return;
     }
     let url = fresh_database();
-    let raw = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut before = sqlx::migrate!("./migrations/postgres");
-    let upto = before
-        .migrations
-        .iter()
-        .position(|m| m.version == 35)
-        .expect("migration 0035");
-    before.migrations = std::borrow::Cow::Owned(before.migrations[..upto].to_vec());
-    before.run(&raw).await.unwrap();
-    sqlx::query(
-        "INSERT INTO deliveries (delivery_id, event, next_attempt_at, received_at) \
-         VALUES ('old', 'ping', 0, 0)",
-    )
-    .execute(&raw)
-    .await
-    .unwrap();
     let text = r#"{"zen":"Keep it logically awesome. é"}"#;
-    sqlx::query("INSERT INTO delivery_payloads (delivery_id, payload) VALUES ('old', $1)")
-        .bind(text)
-        .execute(&raw)
-        .await
-        .unwrap();
+    crate::support::old_store::before_0035(&url, text).await;
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
 
     let store = responder::store::Store::connect(&url).await.unwrap();
     let old = store.delivery("old").await.unwrap().unwrap().id;

@@ -495,29 +495,8 @@ async fn a_repeat_keeps_its_stored_payload_and_payloads_are_stored_compressed() 
 async fn payloads_stored_before_compression_read_back_after_the_migration() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db?mode=rwc", tmp.path().display());
-    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let mut before = sqlx::migrate!("./migrations/sqlite");
-    let upto = before
-        .migrations
-        .iter()
-        .position(|m| m.version == 35)
-        .expect("migration 0035");
-    before.migrations = std::borrow::Cow::Owned(before.migrations[..upto].to_vec());
-    before.run(&raw).await.unwrap();
-    sqlx::query(
-        "INSERT INTO deliveries (delivery_id, event, next_attempt_at, received_at) \
-         VALUES ('old', 'ping', 0, 0)",
-    )
-    .execute(&raw)
-    .await
-    .unwrap();
     let text = r#"{"zen":"Keep it logically awesome. é"}"#;
-    sqlx::query("INSERT INTO delivery_payloads (delivery_id, payload) VALUES ('old', ?)")
-        .bind(text)
-        .execute(&raw)
-        .await
-        .unwrap();
-    raw.close().await;
+    crate::support::old_store::before_0035(&url, text).await;
 
     let store = responder::store::Store::connect(&url).await.unwrap();
     let id = store.delivery("old").await.unwrap().unwrap().id;

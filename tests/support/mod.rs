@@ -4,6 +4,7 @@
 pub mod alertmanager;
 pub mod fake_github;
 pub mod git_fixture;
+pub mod old_store;
 pub mod postgres;
 pub mod service;
 pub mod webdriver;
