@@ -39,9 +39,10 @@ struct Figures {
 
 /// Sender `s` posts `bodies[s % bodies.len()]`, one request after another on a
 /// keep-alive connection of its own, as wrk does: hyper's bare HTTP/1.1 client, so the
-/// sender costs the shared cores little (reqwest's pool, URL handling and redirect
-/// machinery were a quarter of the CPU in a Responder run). Each answer is read to
-/// its end before the next request, so the connection is always reused.
+/// sender costs the shared cores little (without reqwest's pool, URL handling and
+/// redirect machinery, the trivial route's CPU per request fell from 31–40 µs to
+/// 21–28 µs). Each answer is read to its end before the next request, so the
+/// connection is always reused.
 async fn load(url: &str, bodies: Arc<Vec<Vec<u8>>>, sign: bool) -> Figures {
     let uri: hyper::Uri = url.parse().unwrap();
     let authority = uri.authority().unwrap().to_string();

@@ -132,27 +132,25 @@ impl Store {
                     .bind(now)
                     .bind(now);
             }
-            let mut new_rows = Vec::new();
             for row in q.fetch_all(&mut *tx).await? {
-                let (id, delivery_id) = (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
-                new_rows.push((id, delivery_id.clone()));
-                inserted.insert(delivery_id, id);
+                inserted.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
             }
-            if new_rows.is_empty() {
+            // Ids are unique across chunks, so a chunk's inserted ids are its new rows.
+            let new: Vec<(i64, &StoredPayload)> = chunk
+                .iter()
+                .filter_map(|d| inserted.get(&d.delivery_id).map(|id| (*id, &d.payload)))
+                .collect();
+            if new.is_empty() {
                 continue;
             }
-            let payloads: std::collections::HashMap<&str, &StoredPayload> = chunk
-                .iter()
-                .map(|d| (d.delivery_id.as_str(), &d.payload))
-                .collect();
             let sql = format!(
                 "INSERT INTO delivery_payloads (id, encoding, size, body) VALUES {}",
-                placeholders(new_rows.len(), 4)
+                placeholders(new.len(), 4)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, delivery_id) in &new_rows {
-                let (encoding, size, body) = payloads[delivery_id.as_str()].columns();
-                q = q.bind(*id).bind(encoding).bind(size).bind(body);
+            for (id, payload) in new {
+                let (encoding, size, body) = payload.columns();
+                q = q.bind(id).bind(encoding).bind(size).bind(body);
             }
             q.execute(&mut *tx).await?;
         }
