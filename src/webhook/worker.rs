@@ -111,7 +111,9 @@ impl Worker {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let poll = Duration::from_secs(5);
         loop {
-            if *shutdown.borrow() {
+            // A dropped sender is a shutdown too: `changed()` would then return at once
+            // on every turn and the loop would spin, claiming as fast as it can.
+            if *shutdown.borrow() || shutdown.has_changed().is_err() {
                 break;
             }
             let free = slots.available_permits();

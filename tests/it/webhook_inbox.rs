@@ -908,3 +908,134 @@ async fn a_failure_in_a_batch_is_retried_before_the_deliveries_behind_it_and_the
     // Handed back unattempted, then claimed once more.
     assert_eq!(attempts("a3").await, 1);
 }
+
+/// A worker whose shutdown sender is gone (its owner dropped it without sending
+/// `true`) stops instead of spinning: before, `changed()` returned at once on every turn
+/// and the worker claimed in a loop at full speed for as long as the process lived.
+#[tokio::test]
+async fn a_worker_stops_when_its_shutdown_sender_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings =
+        responder::settings::Settings::from_args(&crate::support::service::test_args(tmp.path()))
+            .unwrap();
+    let service = responder::Service::new(settings).await.unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = service.spawn_worker(stop_rx);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !worker.is_finished(),
+        "the worker runs while its sender lives"
+    );
+    drop(stop);
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker stops once its shutdown sender is dropped")
+        .unwrap();
+}
+
+/// A store on the database the run is for: SQLite in `dir`, or a fresh PostgreSQL
+/// database when `RESPONDER_TEST_DATABASE=postgres`; with its URL.
+async fn store_for_this_run(dir: &std::path::Path) -> (responder::store::Store, String) {
+    let url = crate::support::service::test_args(dir)
+        .database_url
+        .unwrap_or_else(|| format!("sqlite://{}/t.db", dir.display()));
+    (responder::store::Store::connect(&url).await.unwrap(), url)
+}
+
+fn ping(id: &str, payload: &str) -> responder::store::NewDelivery {
+    responder::store::NewDelivery {
+        delivery_id: id.into(),
+        event: "ping".into(),
+        action: None,
+        repo: None,
+        installation_id: None,
+        payload: payload.into(),
+    }
+}
+
+/// The rows and payloads of a batch go in one statement list, the payloads matched to
+/// their rows by delivery id: each new delivery gets its own payload, a known one keeps
+/// the payload stored with it, and a repeat within the batch adds nothing.
+#[tokio::test]
+async fn each_new_delivery_of_a_batch_gets_its_own_payload_and_a_known_one_keeps_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_for_this_run(tmp.path()).await;
+    use responder::store::InsertOutcome::*;
+    let [Accepted(known)] = store
+        .insert_deliveries(&[ping("known", r#"{"n":"first"}"#)])
+        .await
+        .unwrap()[..]
+    else {
+        panic!("a new delivery is accepted");
+    };
+    let big = String::from_utf8(webhook_fixture("issues.opened")).unwrap();
+    let out = store
+        .insert_deliveries(&[
+            ping("x", r#"{"n":"x"}"#),
+            ping("known", r#"{"n":"second"}"#),
+            ping("y", &big),
+            ping("x", r#"{"n":"x again"}"#),
+        ])
+        .await
+        .unwrap();
+    let [Accepted(x), Duplicate, Accepted(y), Duplicate] = out[..] else {
+        panic!("{out:?}");
+    };
+    assert_eq!(store.delivery_payload(x).await.unwrap(), r#"{"n":"x"}"#);
+    assert_eq!(store.delivery_payload(y).await.unwrap(), big);
+    assert_eq!(
+        store.delivery_payload(known).await.unwrap(),
+        r#"{"n":"first"}"#
+    );
+    assert_eq!(store.list_deliveries(None, 10).await.unwrap().len(), 3);
+}
+
+/// A batch whose payload statement fails stores none of its rows (a row never exists
+/// without its payload), and the writer connection is not left inside the failed
+/// transaction: the next batch, and the same deliveries sent again, are stored.
+#[tokio::test]
+async fn a_batch_that_fails_part_way_stores_nothing_and_the_next_batch_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, url) = store_for_this_run(tmp.path()).await;
+    // Refuses any payload of exactly 16 bytes as received.
+    let poison = r#"{"poison":"yes"}"#;
+    assert_eq!(poison.len(), 16);
+    if url.starts_with("postgres") {
+        let raw = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+             IF NEW.size = 16 THEN RAISE EXCEPTION 'poisoned payload'; END IF; RETURN NEW; \
+             END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER poison BEFORE INSERT ON delivery_payloads \
+             FOR EACH ROW EXECUTE FUNCTION poison();",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+    } else {
+        let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TRIGGER poison BEFORE INSERT ON delivery_payloads WHEN NEW.size = 16 \
+             BEGIN SELECT RAISE(ABORT, 'poisoned payload'); END;",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+    }
+    let err = store
+        .insert_deliveries(&[ping("a", "{}"), ping("bad", poison)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("poisoned payload"), "{err}");
+    assert!(store.list_deliveries(None, 10).await.unwrap().is_empty());
+
+    use responder::store::InsertOutcome::*;
+    let out = store
+        .insert_deliveries(&[ping("a", "{}"), ping("b", r#"{"b":1}"#)])
+        .await
+        .unwrap();
+    assert!(matches!(out[..], [Accepted(_), Accepted(_)]), "{out:?}");
+    let out = store.insert_deliveries(&[ping("c", "[]")]).await.unwrap();
+    assert!(matches!(out[..], [Accepted(_)]), "{out:?}");
+    assert_eq!(store.list_deliveries(None, 10).await.unwrap().len(), 3);
+}
