@@ -394,14 +394,7 @@ async fn a_batch_with_repeated_and_known_ids_stores_each_delivery_once() {
         responder::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
             .await
             .unwrap();
-    let d = |id: &str| responder::store::NewDelivery {
-        delivery_id: id.into(),
-        event: "ping".into(),
-        action: None,
-        repo: None,
-        installation_id: None,
-        payload: "{}".into(),
-    };
+    let d = |id: &str| ping(id, "{}");
     use responder::store::InsertOutcome::*;
     let out = store
         .insert_deliveries(&[d("a"), d("b"), d("a")])
@@ -424,14 +417,7 @@ async fn a_repeat_keeps_its_stored_payload_and_payloads_are_stored_compressed() 
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", tmp.path().display());
     let store = responder::store::Store::connect(&url).await.unwrap();
-    let d = |id: &str, payload: &str| responder::store::NewDelivery {
-        delivery_id: id.into(),
-        event: "ping".into(),
-        action: None,
-        repo: None,
-        installation_id: None,
-        payload: payload.into(),
-    };
+    let d = ping;
     use responder::store::InsertOutcome::*;
     // One delivery that must be new; its row id.
     let accepted = |delivery| {
