@@ -128,7 +128,7 @@ impl Store {
 
     /// Inserts deliveries with distinct ids, all or none; returns the new rows'
     /// `(delivery_id, id)`. Every round trip to SQLite's connection thread costs a
-    /// thread wake-up on busy cores (0.1–1 ms measured under load, more than the
+    /// thread wake-up on busy cores (0.05–1.2 ms measured under load, more than the
     /// writing), so the rows and payloads go in one: a statement list with its own
     /// `BEGIN`/`COMMIT` on SQLite, one statement with a data-modifying `WITH` on
     /// PostgreSQL. The payload statement joins on the delivery id, so it needs no ids
@@ -139,11 +139,11 @@ impl Store {
         chunk: &[&NewDelivery],
         now: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = params(self.backend, chunk.len(), 7, 1);
-        let payloads = params(self.backend, chunk.len(), 4, 7 * chunk.len() + 1);
+        let row_params = params(self.backend, chunk.len(), 7, 1);
+        let payload_params = params(self.backend, chunk.len(), 4, 7 * chunk.len() + 1);
         let insert_rows = format!(
             "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, \
-             next_attempt_at, received_at) VALUES {rows} \
+             next_attempt_at, received_at) VALUES {row_params} \
              ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id"
         );
         let sql = match self.backend {
@@ -151,7 +151,7 @@ impl Store {
             Backend::Sqlite => format!(
                 "BEGIN; {insert_rows}; \
                  INSERT INTO delivery_payloads (id, encoding, size, body) \
-                 SELECT d.id, v.column2, v.column3, v.column4 FROM (VALUES {payloads}) AS v \
+                 SELECT d.id, v.column2, v.column3, v.column4 FROM (VALUES {payload_params}) AS v \
                  JOIN deliveries AS d ON d.delivery_id = v.column1 WHERE true \
                  ON CONFLICT (id) DO NOTHING; COMMIT"
             ),
@@ -159,7 +159,7 @@ impl Store {
                 "WITH new AS ({insert_rows}), stored AS (\
                  INSERT INTO delivery_payloads (id, encoding, size, body) \
                  SELECT new.id, v.encoding, v.size, v.body FROM new \
-                 JOIN (VALUES {payloads}) AS v (delivery_id, encoding, size, body) \
+                 JOIN (VALUES {payload_params}) AS v (delivery_id, encoding, size, body) \
                  ON v.delivery_id = new.delivery_id) \
                  SELECT id, delivery_id FROM new"
             ),
@@ -180,8 +180,7 @@ impl Store {
             q = q.bind(&d.delivery_id).bind(encoding).bind(size).bind(body);
         }
         let mut conn = self.writer.acquire().await?;
-        let result = q.fetch_all(&mut *conn).await;
-        let rows = match result {
+        let rows = match q.fetch_all(&mut *conn).await {
             Ok(rows) => rows,
             Err(e) => {
                 // SQLite stopped at the failing statement, inside the transaction the
@@ -569,14 +568,13 @@ impl Store {
 /// finds each one's name by a scan of all of them, for every bind: a 512-row insert
 /// spent a tenth of the writer's thread in `sqlite3_bind_parameter_name`.
 fn params(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
-    let row = |r: usize| match backend {
-        Backend::Sqlite => vec!["?"; columns].join(","),
-        Backend::Postgres => numbered(first + r * columns, columns),
-    };
-    (0..rows)
-        .map(|r| format!("({})", row(r)))
-        .collect::<Vec<_>>()
-        .join(",")
+    match backend {
+        Backend::Sqlite => vec![format!("({})", vec!["?"; columns].join(",")); rows].join(","),
+        Backend::Postgres => (0..rows)
+            .map(|r| format!("({})", numbered(first + r * columns, columns)))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 /// `$first,…`: `count` numbered parameters, for an `IN (…)` list or a row of values.
