@@ -39,11 +39,9 @@ impl StoredPayload {
     /// Compresses `text` (done by the request that received it, so the inbox writer,
     /// which every delivery waits for, only copies bytes).
     pub fn new(text: &str) -> Self {
-        let compressed = lz4_flex::block::compress(text.as_bytes());
-        let (encoding, body) = if compressed.len() < text.len() {
-            (Encoding::Lz4, compressed)
-        } else {
-            (Encoding::Text, text.as_bytes().to_vec())
+        let (encoding, body) = match compress(text.as_bytes()) {
+            Some(compressed) => (Encoding::Lz4, compressed),
+            None => (Encoding::Text, text.as_bytes().to_vec()),
         };
         Self {
             encoding,
@@ -86,6 +84,37 @@ impl StoredPayload {
     }
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer above this is not kept, so one huge payload does not pin its size
+/// on every thread.
+const KEEP: usize = 1 << 20;
+
+/// The LZ4 block of `input`, or `None` when it would not be smaller.
+///
+/// Compresses into a buffer each thread keeps: `lz4_flex::block::compress` zeroes a
+/// fresh worst-case buffer (input + 10 %) for every payload, then shrinks it; here only
+/// the compressed bytes are allocated, once.
+fn compress(input: &[u8]) -> Option<Vec<u8>> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let needed = lz4_flex::block::get_maximum_output_size(input.len());
+        if scratch.len() < needed {
+            scratch.resize(needed, 0);
+        }
+        // Cannot fail: the buffer has the worst-case size lz4_flex documents.
+        let n = lz4_flex::block::compress_into(input, scratch).ok();
+        let compressed = n
+            .filter(|n| *n < input.len())
+            .map(|n| scratch[..n].to_vec());
+        if scratch.len() > KEEP {
+            *scratch = Vec::new();
+        }
+        compressed
+    })
+}
+
 impl From<&str> for StoredPayload {
     fn from(text: &str) -> Self {
         Self::new(text)
@@ -108,6 +137,23 @@ mod tests {
         assert_eq!(p.encoding, Encoding::Lz4);
         assert!(p.body.len() * 4 < text.len(), "{} bytes", p.body.len());
         assert_eq!(round_trip(&p).unwrap(), text);
+    }
+
+    #[test]
+    fn a_payload_over_the_kept_scratch_size_round_trips_and_its_buffer_is_let_go() {
+        let big = format!("[{}]", vec!["{\"k\":\"abcdefgh\"}"; 100_000].join(","));
+        assert!(big.len() > KEEP);
+        let p = StoredPayload::new(&big);
+        assert_eq!(p.encoding, Encoding::Lz4);
+        assert_eq!(round_trip(&p).unwrap(), big);
+        assert_eq!(SCRATCH.with_borrow(|s| s.len()), 0);
+
+        // The next payload gets a buffer again and nothing of the big one.
+        let small = "{\"zen\":\"x\"}".repeat(40);
+        let p = StoredPayload::new(&small);
+        assert_eq!(p.encoding, Encoding::Lz4);
+        assert_eq!(round_trip(&p).unwrap(), small);
+        assert!(SCRATCH.with_borrow(|s| s.len()) >= small.len());
     }
 
     #[test]
